@@ -23,7 +23,9 @@ from PIL import Image, ImageEnhance
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from irbis.catalog import Catalog  # noqa: E402
-from irbis.engines.local import featurize_records  # noqa: E402
+from irbis.engines import get_engine  # noqa: E402
+from irbis.features import compute_features  # noqa: E402
+from irbis.stages.featurize import FeaturizeStage, FeaturizeSpec  # noqa: E402
 from irbis.imageio import open_image  # noqa: E402
 from irbis.ingest import ingest_folder  # noqa: E402
 from irbis.stages.featurize import Featurizer  # noqa: E402
@@ -73,7 +75,8 @@ def bench_prepare(paths, featurizer: Featurizer) -> float:
 def bench_pipeline(records, featurizer: Featurizer, decode_threads: int = 1) -> float:
     featurizer.run(np.zeros((1, 3, featurizer.prep.crop, featurizer.prep.crop), np.float32))  # warm up / export
     t = time.perf_counter()
-    table = featurize_records(records, featurizer, cache=None, progress=False, decode_threads=decode_threads)
+    table = compute_features(records, FeaturizeStage(FeaturizeSpec(), featurizer), get_engine(decode_threads=decode_threads),
+                             cache=False)
     assert not table.failures, table.failures
     return rate(len(records), time.perf_counter() - t)
 

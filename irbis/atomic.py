@@ -32,3 +32,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None] | bytes | 
             os.unlink(tmp)
         raise
     return path
+
+
+def write_csv_atomic(path: str | os.PathLike, header: list[str], rows: list[list]) -> None:
+    """A CSV (UTF-8, header first) written atomically."""
+    import csv
+
+    def write(fh) -> None:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    atomic_write(path, write, text=True)

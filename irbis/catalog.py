@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
+
+from .records import ImageRecord
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -39,21 +40,6 @@ CREATE TABLE IF NOT EXISTS sequences (
     n_frames INTEGER NOT NULL
 );
 """
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    id: int
-    path: str
-    root: str
-    rel_path: str
-    deployment: str
-    sha256: str | None
-    taken_at: str | None
-    sequence_id: str | None
-    width: int | None
-    height: int | None
-    failure: str | None
 
 
 _RECORD_COLUMNS = ", ".join(ImageRecord.__dataclass_fields__)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .detection_run import RunOptions, run_survey
+from .detection_run import run_survey
 from .formats.md_json import read_results
+from .options import RunOptions
 from .predict import predict
+from .progress import Listener
 from .report.html_summary import write_summary
 from .train import train
 
@@ -23,24 +25,23 @@ def bundled_demo_dir() -> Path:
     return here
 
 
-def run_demo(out: Path, data: Path | None = None, progress: bool = True) -> int:
+def run_demo(out: Path, data: Path | None = None, listener: Listener | None = None) -> int:
     data = data or bundled_demo_dir()
     out.mkdir(parents=True, exist_ok=True)
     model, preds_csv = out / "animal-vs-empty.irbis", out / "predictions.csv"
     catalog = out / "catalog.sqlite"
     print(f"== 1/4 train: {data / 'train' / 'labels.csv'} (EfficientNet-Lite0 features, flip augmentation, "
           "logistic regression)")
-    report = train(data / "train" / "labels.csv", model, catalog_path=catalog, progress=progress)
+    report = train(data / "train" / "labels.csv", model, catalog_path=catalog, listener=listener)
     print(report.summary())
     print(f"\n== 2/4 predict: {data / 'test'} (held-out photos + a real night-IR camera-trap burst)")
-    pr = predict(model, data / "test", preds_csv, by_sequence=True, catalog_path=catalog, progress=progress)
+    pr = predict(model, data / "test", preds_csv, by_sequence=True, catalog_path=catalog, listener=listener)
     print(pr.summary())
 
     md_json = out / "results.json"
     print(f"\n== 3/4 the main job: detect animals, people, vehicles; classify every animal box; "
           f"ensemble bursts -> {md_json} (MegaDetector batch format, opens in Timelapse)")
-    run_report = run_survey(data / "test", md_json, model, RunOptions(threads=2), catalog_path=catalog,
-                            progress=progress)
+    run_report = run_survey(data / "test", md_json, model, RunOptions(), catalog_path=catalog, listener=listener)
     print(run_report.summary())
     md = read_results(md_json)
     names = md["detection_categories"]

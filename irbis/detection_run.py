@@ -12,43 +12,24 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
-from .catalog import Catalog, ImageRecord
-from .crops import CROP_MARGIN, classifier_crop
+from .catalog import Catalog
 from .config import default_catalog_path
-from .engines.local import map_prepared
+from .engines import Engine, get_engine
 from .formats.md_json import build_results, image_entry, write_results
 from .ingest import ingest_folder
-from .ingest.metadata import content_hash
 from .models.bundle import ModelBundle
-from .models.detectors import DEFAULT_DETECTOR, resolve_detector
+from .options import DEFAULT_THRESHOLD, RunOptions
+from .progress import Listener
+from .records import CATEGORY_NAMES, ImageRecord, record_key
 from .runs import RunJournal
+from .stages.classify import ClassifierSpec
 from .stages.ensemble import ensemble_by_key
-from .stages.featurize import Featurizer
-from .stages.repeat_detections import RepeatOptions, drop_repeats
+from .stages.repeat_detections import drop_repeats
+from .stages.survey import SurveySpec, SurveyStage
 
-CATEGORY_NAMES = {"1": "animal", "2": "person", "3": "vehicle"}
-
-
-@dataclass
-class RunOptions:
-    detector: str = DEFAULT_DETECTOR
-    threshold: float = 0.2             # detections below are not written; frames without any are empty
-    classify_threshold: float | None = None   # animal boxes classified from this conf (default: threshold)
-    by_sequence: bool = True           # sequence ensemble of box classifications
-    repeats: RepeatOptions | None = field(default_factory=RepeatOptions)
-    crop_margin: float = CROP_MARGIN
-    runtime: str = "auto"
-    decode_threads: int = 1
-    threads: int = 1                   # inference threads (ONNX Runtime intra-op) for the detector
-    sequence_gap_s: float = 60.0
-
-    def settings(self, detector_id: str, model_digest: str | None) -> dict:
-        """What must match for a journal to be resumed."""
-        return {"detector": detector_id, "threshold": self.threshold,
-                "classify_threshold": self.classify_threshold, "crop_margin": self.crop_margin,
-                "model": model_digest}
+__all__ = ["RunOptions", "RunReport", "run_survey", "assemble", "detect_records", "load_components",
+           "results_document", "record_key"]
 
 
 @dataclass
@@ -78,62 +59,35 @@ class RunReport:
         return "\n".join(lines)
 
 
-class BoxClassifier:
-    """Classifies detector crops with a model bundle (features of the bundle's backbone)."""
+class JournalSink:
+    """Engine sink: each photo's detections (or failure) appended to a journal under its key.
 
-    def __init__(self, bundle: ModelBundle, runtime: str = "auto", margin: float = CROP_MARGIN):
-        self.bundle = bundle
-        self.featurizer = Featurizer(bundle.backbone(), layer=bundle.layer, runtime=runtime)
-        self.margin = margin
+    ``journal``: anything with ``append(key, record)``: a :class:`RunJournal` or the service's
+    shard sink."""
 
-    def classify(self, image, dets: list[dict]) -> list[np.ndarray]:
-        crops = [classifier_crop(image, d["bbox"], self.featurizer, self.margin) for d in dets]
-        if not crops:
-            return []
-        x = np.stack([self.featurizer.prepare_image(c)[0] for c in crops])
-        return list(self.bundle.predict_proba(self.featurizer.run(x)))
+    def __init__(self, journal):
+        self.journal = journal
+
+    def put(self, record: ImageRecord, detections: list) -> None:
+        self.journal.append(record_key(record), {"file": record.rel_path, "detections": detections})
+
+    def fail(self, record: ImageRecord, reason: str) -> None:
+        self.journal.append(record_key(record), {"file": record.rel_path, "failure": reason})
 
 
-def detect_records(records: list[ImageRecord], detector, journal, options: RunOptions,
-                   classifier: BoxClassifier | None = None, progress: bool = True) -> None:
+def detect_records(records: list[ImageRecord], stage: SurveyStage, journal, engine: Engine | None = None,
+                   listener: Listener | None = None) -> None:
     """Detect (and classify) every record not yet in the journal; append each as it finishes.
 
     ``journal``: anything with ``done`` (key -> record) and ``append(key, record)``, e.g. a
     :class:`RunJournal` or a service's shard store. Keys come from :func:`record_key`.
     """
-    cls_thr = options.threshold if options.classify_threshold is None else options.classify_threshold
     todo = [r for r in records if record_key(r) not in journal.done]
-    bar = tqdm(total=len(todo), desc="detect", unit="photo", disable=not progress or not todo)
-    usable = [r for r in todo if not r.failure]
+    sink = JournalSink(journal)
     for r in todo:
         if r.failure:
-            journal.append(record_key(r), {"file": r.rel_path, "failure": r.failure})
-            bar.update(1)
-
-    def prepare(rec: ImageRecord):
-        item, meta = detector.prepare(rec.path)
-        return item, meta, meta.image
-
-    for rec, prepared, error in map_prepared(usable, prepare, options.decode_threads):
-        if error is None:
-            item, meta, image = prepared
-            try:
-                dets = [d for d in detector.run([item], [meta])[0] if d["conf"] >= options.threshold]
-                if classifier is not None:
-                    animals = [d for d in dets if d["category"] == "1" and d["conf"] >= cls_thr]
-                    for d, p in zip(animals, classifier.classify(image, animals)):
-                        d["probs"] = [round(float(v), 6) for v in p]
-                journal.append(record_key(rec), {"file": rec.rel_path, "detections": dets})
-            except Exception as exc:  # a model error on one photo must not end the survey
-                error = f"detector failed: {type(exc).__name__}: {exc}"
-        if error is not None:
-            journal.append(record_key(rec), {"file": rec.rel_path, "failure": error})
-        bar.update(1)
-    bar.close()
-
-
-def record_key(rec: ImageRecord) -> str:
-    return f"{rec.rel_path}|{rec.sha256 or ''}"
+            sink.fail(r, r.failure)
+    (engine or get_engine()).map(stage, [r for r in todo if not r.failure], sink, listener, "detect")
 
 
 def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOptions,
@@ -145,16 +99,17 @@ def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOpti
         frames.append({"file": rec.rel_path, "deployment": rec.deployment, "sequence": rec.sequence_id,
                        "taken_at": rec.taken_at, "failure": j.get("failure"),
                        "detections": None if j.get("failure") else [dict(d) for d in j.get("detections", [])]})
-    if options.repeats is not None:
-        report.repeats_dropped = drop_repeats(frames, options.repeats)
+    repeats = options.repeats
+    if repeats is not None:
+        report.repeats_dropped = drop_repeats(frames, repeats)
     if classes:
         boxes = [(f["sequence"], d) for f in frames for d in f["detections"] or [] if "probs" in d]
         seq = {}
-        if options.by_sequence and boxes:
+        if options.sequence_ensemble and boxes:
             seq = ensemble_by_key([s for s, _ in boxes], np.array([d["probs"] for _, d in boxes]), classes)
         for s, d in boxes:
             own = np.asarray(d.pop("probs"))
-            p = seq.get(s, own) if options.by_sequence else own
+            p = seq.get(s, own) if options.sequence_ensemble else own
             order = np.argsort(-p)[:5]
             d["classifications"] = [[str(int(k)), float(p[k])] for k in order]
             report.class_counts[classes[int(order[0])]] += 1
@@ -179,46 +134,48 @@ def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOpti
 class Components:
     """Models loaded once per process (a CLI run or a service worker)."""
 
-    detector: object
-    classifier: BoxClassifier | None
+    stage: SurveyStage
     classes: list[str] | None
     settings: dict
     bundle: ModelBundle | None = None
 
 
 def load_components(options: RunOptions, model: str | os.PathLike | None = None) -> Components:
-    bundle = ModelBundle.load(model) if model else None
+    classifier = ClassifierSpec(str(model), runtime=options.runtime, crop_margin=options.crop_margin) if model else None
+    spec = SurveySpec(options.detector, options.runtime, options.threads, options.threshold, classifier,
+                      options.classify_threshold)
+    stage = spec.build()
+    bundle = stage.classifier.bundle if stage.classifier else None
     if bundle is not None and bundle.task == "multilabel":
         raise ValueError("irbis run classifies boxes with a single-label model (binary or multiclass)")
-    classifier = BoxClassifier(bundle, options.runtime, options.crop_margin) if bundle else None
-    detector = resolve_detector(options.detector, runtime=options.runtime, threads=options.threads)
-    settings = options.settings(detector.id, content_hash(model) if model else None)
-    return Components(detector, classifier, bundle.classes if bundle else None, settings, bundle)
+    settings = options.settings(stage.detector.id, stage.classifier.digest if stage.classifier else None)
+    return Components(stage, bundle.classes if bundle else None, settings, bundle)
 
 
 def results_document(entries: list[dict], options: RunOptions, comp: Components, report: RunReport) -> dict:
     bundle, classes = comp.bundle, comp.classes
     return build_results(
-        entries, detector=f"irbis {options.detector}", typical_threshold=max(options.threshold, 0.2),
+        entries, detector=f"irbis {options.detector}", typical_threshold=max(options.threshold, DEFAULT_THRESHOLD),
         conservative_threshold=options.threshold,
         classification_categories={str(i): c for i, c in enumerate(classes)} if classes else None,
         classifier=f"irbis logistic regression on {bundle.backbone_arch}/{bundle.layer}" if bundle else None,
-        extra_info={"irbis": {"detector_id": comp.detector.id, "repeats_dropped": report.repeats_dropped}})
+        extra_info={"irbis": {"detector_id": comp.stage.detector.id, "repeats_dropped": report.repeats_dropped}})
 
 
 def run_survey(photos_dir: str | os.PathLike, out: str | os.PathLike, model: str | os.PathLike | None = None,
                options: RunOptions | None = None, catalog_path: str | os.PathLike | None = None,
-               progress: bool = True) -> RunReport:
+               listener: Listener | None = None, engine: Engine | None = None) -> RunReport:
     """``irbis detect`` (model None) and ``irbis run`` (with a model bundle)."""
     options = options or RunOptions()
     comp = load_components(options, model)
     with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
-        ingest_folder(photos_dir, catalog, sequence_gap_s=options.sequence_gap_s, progress=progress)
+        ingest_folder(photos_dir, catalog, sequence_gap_s=options.sequence_gap, progress=listener is not None)
         records = catalog.images(photos_dir)
     report = RunReport(out=str(out))
     with RunJournal(out, comp.settings) as journal:
         report.resumed = sum(record_key(r) in journal.done for r in records)
-        detect_records(records, comp.detector, journal, options, comp.classifier, progress)
+        detect_records(records, comp.stage, journal, engine or get_engine(decode_threads=options.decode_threads),
+                       listener)
         journal.flush()
         entries = assemble(records, journal.done, options, comp.classes, report)
     write_results(out, results_document(entries, options, comp, report))

@@ -28,16 +28,21 @@ from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from .catalog import Catalog, ImageRecord
+from .catalog import Catalog
 from .config import default_catalog_path
-from .evaluate.metrics import aggregated_log_loss, top1_in_set
+from .engines import Engine, get_engine
 from .ingest import ingest_folder
 from .labels import LabelsError
 from .models.bundle import ModelBundle
+from .predict import PredictReport, classify_records, write_predictions
+from .progress import Listener
+from .records import ImageRecord
+from .scoring import aggregated_log_loss, top1_in_set
 from .serengeti import Metadata, read_metadata, read_sequence_labels, write_submission
 from .stages.augment import stack_views, training_flips
+from .stages.classify import ClassifierSpec
 from .stages.ensemble import ensemble_by_key
-from .stages.featurize import Featurizer
+from .stages.featurize import FeaturizeSpec
 from .train import BLAS_THREADS, TrainReport, featurize_files
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -129,8 +134,8 @@ def cross_validate_multilabel(views: list[np.ndarray], Y: np.ndarray, groups: np
 def train_multilabel(labels_csv: str | os.PathLike, metadata_csv: str | os.PathLike, out: str | os.PathLike,
                      images_root: str | os.PathLike | None = None, backbone: str = "efficientnet-lite0",
                      layer: str = "head", flip: bool = True, catalog_path: str | os.PathLike | None = None,
-                     runtime: str = "auto", progress: bool = True, C: float | None = None,
-                     decode_threads: int = 1) -> TrainReport:
+                     runtime: str = "auto", listener: Listener | None = None, C: float | None = None,
+                     decode_threads: int = 1, engine: Engine | None = None) -> TrainReport:
     """Train a multilabel bundle from Serengeti ``*_labels.csv`` + ``*_metadata.csv``."""
     seq = read_sequence_labels(labels_csv)
     meta = read_metadata(metadata_csv)
@@ -155,9 +160,11 @@ def train_multilabel(labels_csv: str | os.PathLike, metadata_csv: str | os.PathL
     if errors:
         more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
         raise LabelsError(f"{metadata_csv}: {len(errors)} bad row(s){more}:\n  " + "\n  ".join(errors[:10]))
-    featurizer = Featurizer(backbone, layer=layer, runtime=runtime)
     flips = training_flips(flip)
-    records, table = featurize_files(paths, featurizer, flips, catalog_path, progress, decode_threads)
+    stage = FeaturizeSpec(backbone, layer, runtime, 1, flips).build()
+    featurizer = stage.featurizer
+    records, table = featurize_files(paths, stage, catalog_path, engine or get_engine(decode_threads=decode_threads),
+                                     listener)
     keep = [i for i, rec in enumerate(records) if rec.id not in table.failures]
     skipped = {str(records[i].rel_path): table.failures[records[i].id]
                for i in range(len(records)) if records[i].id in table.failures}
@@ -237,3 +244,30 @@ def write_sequence_submission(path: str | os.PathLike, sequence_probs_by_id: dic
         rows.append(np.clip(p, 0.0, 1.0))
     write_submission(path, order, classes, np.stack(rows) if rows else np.zeros((0, len(classes))))
     return missing
+
+
+def predict_serengeti(model_path: str | os.PathLike, photos_dir: str | os.PathLike, out: str | os.PathLike,
+                      metadata_csv: str | os.PathLike, submission: str | os.PathLike | None = None,
+                      by_sequence: bool = False, catalog_path: str | os.PathLike | None = None,
+                      backbone: str | None = None, runtime: str = "auto", listener: Listener | None = None,
+                      decode_threads: int = 1, engine: Engine | None = None) -> PredictReport:
+    """``irbis predict --serengeti-metadata``: classify exactly the metadata's photos (``file_name``
+    relative to ``photos_dir``) with its ``seq_id`` as sequences; ``submission``: also write one row per
+    sequence, ``seq_id`` + one probability per class (the per-sequence ensemble), in the metadata's order."""
+    classifier = ClassifierSpec(str(model_path), backbone, runtime).build()
+    meta = read_metadata(metadata_csv)
+    records = metadata_records(meta, photos_dir, catalog_path, listener is not None)
+    preds = classify_records(records, classifier, engine or get_engine(decode_threads=decode_threads), listener)
+    bundle = classifier.bundle
+    notes = []
+    if submission is not None:
+        order = meta.sequence_order()
+        fallback = write_sequence_submission(submission, preds.sequence_probs, order, bundle.classes,
+                                             bundle.metrics.get("class_prior"))
+        notes.append(f"submission ({len(order)} sequences x {len(bundle.classes)} classes) written to {submission}")
+        if fallback:
+            notes.append(f"{len(fallback)} sequence(s) without a readable photo got the training class prior: "
+                         f"{', '.join(fallback[:10])}")
+    report = write_predictions(out, preds, by_sequence)
+    report.notes = notes
+    return report

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .atomic import atomic_write
-from .catalog import Catalog, ImageRecord
-from .config import default_catalog_path, feature_cache_path
-from .engines.local import featurize_records
-from .feature_cache import FeatureCache
+from .atomic import write_csv_atomic
+from .catalog import Catalog
+from .config import default_catalog_path
+from .engines import Engine, get_engine
+from .features import compute_features
 from .ingest import ingest_folder
-from .models.bundle import ModelBundle
+from .progress import Listener
+from .records import ImageRecord
+from .stages.classify import ClassifierSpec, ImageClassifier
 from .stages.ensemble import ensemble_by_key
-from .stages.featurize import Featurizer
 
 
 @dataclass
@@ -80,73 +80,48 @@ class Predictions:
         return header, out
 
 
-def classify_records(records: list[ImageRecord], bundle: ModelBundle, backbone: str | None = None,
-                     runtime: str = "auto", progress: bool = True, decode_threads: int = 1) -> Predictions:
-    spec = bundle.backbone(backbone)
-    featurizer = Featurizer(spec, layer=bundle.layer, runtime=runtime)
-    cache = FeatureCache(feature_cache_path())
-    try:
-        table = featurize_records(records, featurizer, cache, progress=progress, decode_threads=decode_threads)
-    finally:
-        cache.close()
+def classify_records(records: list[ImageRecord], classifier: ImageClassifier, engine: Engine | None = None,
+                     listener: Listener | None = None) -> Predictions:
+    """Probabilities for every record (features through the cache) and per-sequence ensembles."""
+    bundle = classifier.bundle
+    table = compute_features(records, classifier.featurize_spec().build(), engine, listener)
     probs = np.full((len(records), len(bundle.classes)), np.nan)
     X, idx = table.matrix(records)
     if idx:
-        probs[idx] = bundle.predict_proba(X)
+        probs[idx] = classifier.predict_features(X)
     ok = [i for i in range(len(records)) if records[i].id not in table.failures]
     seq = ensemble_by_key([records[i].sequence_id for i in ok], probs[ok], bundle.classes,
                           normalize=bundle.task in ("binary", "multiclass"))
     return Predictions(records, bundle.classes, probs, table.failures, seq, table.computed, table.cached)
 
 
-def write_csv_atomic(path: str | os.PathLike, header: list[str], rows: list[list]) -> None:
-    def write(fh) -> None:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    atomic_write(path, write, text=True)
+def folder_records(photos_dir: str | os.PathLike, catalog_path: str | os.PathLike | None = None,
+                   sequence_gap_s: float | None = None, progress: bool = False) -> list[ImageRecord]:
+    """Ingest ``photos_dir`` (new or changed files only) and return its records."""
+    with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
+        kwargs = {} if sequence_gap_s is None else {"sequence_gap_s": sequence_gap_s}
+        ingest_folder(photos_dir, catalog, progress=progress, **kwargs)
+        return catalog.images(photos_dir)
+
+
+def write_predictions(out: str | os.PathLike, preds: Predictions, by_sequence: bool = False) -> PredictReport:
+    """The predictions CSV, written atomically, and the report summarising it."""
+    header, rows = preds.rows(by_sequence)
+    write_csv_atomic(out, header, rows)
+    records = preds.records
+    counts = Counter(r[2] for r in rows if r[2])
+    failures = {rec.rel_path: preds.failures[rec.id] for rec in records if rec.id in preds.failures}
+    return PredictReport(str(out), len(records), dict(counts), failures,
+                         len({r.sequence_id for r in records}), preds.computed, preds.cached)
 
 
 def predict(model_path: str | os.PathLike, photos_dir: str | os.PathLike, out: str | os.PathLike,
             by_sequence: bool = False, catalog_path: str | os.PathLike | None = None,
-            backbone: str | None = None, runtime: str = "auto", progress: bool = True,
+            backbone: str | None = None, runtime: str = "auto", listener: Listener | None = None,
             sequence_gap_s: float | None = None, decode_threads: int = 1,
-            serengeti_metadata: str | os.PathLike | None = None,
-            submission: str | os.PathLike | None = None) -> PredictReport:
-    """Classify every photo below ``photos_dir`` and write the predictions CSV ``out``.
-
-    ``serengeti_metadata``: classify exactly the metadata's photos (``file_name`` relative to
-    ``photos_dir``) and use its ``seq_id`` as sequences. ``submission``: also write one row per
-    sequence, ``seq_id`` + one probability per class (the per-sequence ensemble), in the metadata's
-    sequence order (without metadata: in order of first photo).
-    """
-    bundle = ModelBundle.load(model_path)
-    if serengeti_metadata is not None:
-        from .multilabel import metadata_records
-        from .serengeti import read_metadata
-        meta = read_metadata(serengeti_metadata)
-        records = metadata_records(meta, photos_dir, catalog_path, progress)
-        order = meta.sequence_order()
-    else:
-        with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
-            kwargs = {} if sequence_gap_s is None else {"sequence_gap_s": sequence_gap_s}
-            ingest_folder(photos_dir, catalog, progress=progress, **kwargs)
-            records = catalog.images(photos_dir)
-        order = list(dict.fromkeys(r.sequence_id for r in records if r.sequence_id))
-    preds = classify_records(records, bundle, backbone=backbone, runtime=runtime, progress=progress,
-                             decode_threads=decode_threads)
-    header, rows = preds.rows(by_sequence)
-    notes = []
-    if submission is not None:
-        from .multilabel import write_sequence_submission
-        fallback = write_sequence_submission(submission, preds.sequence_probs, order, bundle.classes,
-                                             bundle.metrics.get("class_prior"))
-        notes.append(f"submission ({len(order)} sequences x {len(bundle.classes)} classes) written to {submission}")
-        if fallback:
-            notes.append(f"{len(fallback)} sequence(s) without a readable photo got the training class prior: "
-                         f"{', '.join(fallback[:10])}")
-    write_csv_atomic(out, header, rows)
-    counts = Counter(r[2] for r in rows if r[2])
-    failures = {rec.rel_path: preds.failures[rec.id] for rec in records if rec.id in preds.failures}
-    return PredictReport(str(out), len(records), dict(counts), failures,
-                         len({r.sequence_id for r in records}), preds.computed, preds.cached, notes)
+            engine: Engine | None = None) -> PredictReport:
+    """Classify every photo below ``photos_dir`` and write the predictions CSV ``out``."""
+    classifier = ClassifierSpec(str(model_path), backbone, runtime).build()
+    records = folder_records(photos_dir, catalog_path, sequence_gap_s, progress=listener is not None)
+    preds = classify_records(records, classifier, engine or get_engine(decode_threads=decode_threads), listener)
+    return write_predictions(out, preds, by_sequence)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_csv_atomic
 from .labels import LabelsError
 
 
@@ -184,6 +185,5 @@ def is_sequence_labels_csv(path: str | os.PathLike) -> bool:
 
 def write_submission(path: str | os.PathLike, seq_ids: list[str], classes: list[str], probs: np.ndarray) -> None:
     """``seq_id`` + one probability per class, atomically (6 decimals)."""
-    from .predict import write_csv_atomic
     rows = [[s, *(f"{float(v):.6f}" for v in p)] for s, p in zip(seq_ids, probs)]
     write_csv_atomic(path, ["seq_id", *classes], rows)

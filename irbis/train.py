@@ -16,22 +16,30 @@ from pathlib import Path
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, log_loss
-from sklearn.metrics import precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    log_loss,
+    precision_recall_fscore_support,
+)
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from .catalog import Catalog, ImageRecord
-from .config import default_catalog_path, feature_cache_path
-from .engines.local import FeatureTable, featurize_records
-from .feature_cache import FeatureCache
+from .catalog import Catalog
+from .config import default_catalog_path
+from .engines import Engine, get_engine
+from .features import FeatureTable, compute_features
 from .ingest import ingest_folder
 from .labels import LabelsError, read_labels
 from .models.bundle import ModelBundle
+from .progress import Listener
+from .records import ImageRecord
 from .stages.augment import stack_views, training_flips
-from .stages.featurize import Featurizer
+from .stages.crops import CropFeaturizeSpec
+from .stages.featurize import FeaturizeSpec, FeaturizeStage
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 # Logistic-regression fits run with one BLAS thread: its small matrix products gain nothing from a
@@ -141,64 +149,37 @@ def catalogue_files(paths: list[Path], catalog_path: str | os.PathLike | None = 
         return catalog.images(paths=[str(p) for p in paths])
 
 
-def featurize_files(paths: list[Path], featurizer: Featurizer, flips: tuple[bool, ...],
-                    catalog_path: str | os.PathLike | None = None, progress: bool = True,
-                    decode_threads: int = 1) -> tuple[list[ImageRecord], FeatureTable]:
-    """Catalogue ``paths`` (absolute) and featurize them through the cache; records in ``paths`` order."""
-    records = catalogue_files(paths, catalog_path)
-    cache = FeatureCache(feature_cache_path())
-    try:
-        table = featurize_records(records, featurizer, cache, flips=flips, progress=progress,
-                                  decode_threads=decode_threads, desc="featurize (train)")
-    finally:
-        cache.close()
-    return records, table
+def featurize_files(paths: list[Path], stage, catalog_path: str | os.PathLike | None = None,
+                    engine: Engine | None = None, listener: Listener | None = None,
+                    task: str = "featurize (train)") -> tuple[list[ImageRecord], FeatureTable]:
+    """Catalogue ``paths`` (absolute) and featurize them through the cache; records in ``paths`` order.
 
-
-def _crop_features(paths, featurizer, flips, detector_name, runtime, catalog_path, progress, decode_threads):
-    from .crops import featurize_crops
-    from .models.detectors import resolve_detector
+    ``stage``: a featurize stage or a crop stage (:mod:`irbis.stages.crops`)."""
     records = catalogue_files(paths, catalog_path)
-    cache = FeatureCache(feature_cache_path())
-    try:
-        table, boxed = featurize_crops(records, featurizer, resolve_detector(detector_name, runtime=runtime), flips,
-                                       cache, progress, decode_threads)
-    finally:
-        cache.close()
-    table.boxed = boxed  # type: ignore[attr-defined]
-    return records, table
+    return records, compute_features(records, stage, engine, listener, task)
 
 
 def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str = "efficientnet-lite0",
           layer: str = "head", flip: bool = True, catalog_path: str | os.PathLike | None = None,
-          runtime: str = "auto", progress: bool = True, C: float | None = None,
-          decode_threads: int = 1, serengeti_metadata: str | os.PathLike | None = None,
-          images_root: str | os.PathLike | None = None, crops: str | None = None) -> TrainReport:
+          runtime: str = "auto", listener: Listener | None = None, C: float | None = None,
+          decode_threads: int = 1, crops: str | None = None, engine: Engine | None = None) -> TrainReport:
     """Train and save a bundle; raises LabelsError before writing anything if the CSV is bad.
 
-    With ``serengeti_metadata``, ``labels_csv`` is a Serengeti sequence labels file (``seq_id`` +
-    one-hot class columns) and a multilabel model is trained (see :mod:`irbis.multilabel`);
-    ``images_root`` is the folder the metadata's file names are relative to.
     With ``crops`` (a detector name), each photo is represented by its most confident animal box,
     cropped as ``irbis run`` crops boxes: the model then classifies detector boxes.
+    (Serengeti sequence labels train a multilabel model: :func:`irbis.multilabel.train_multilabel`.)
     """
-    if serengeti_metadata is not None:
-        from .multilabel import train_multilabel
-        return train_multilabel(labels_csv, serengeti_metadata, out, images_root=images_root,
-                                backbone=backbone, layer=layer, flip=flip, catalog_path=catalog_path,
-                                runtime=runtime, progress=progress, C=C, decode_threads=decode_threads)
     rows = read_labels(labels_csv)
     classes = sorted({r.label for r in rows})
     if len(classes) < 2:
         raise LabelsError(f"{labels_csv}: needs at least two classes, found {classes}")
-    featurizer = Featurizer(backbone, layer=layer, runtime=runtime)
     flips = training_flips(flip)
-    if crops:
-        records, table = _crop_features([r.path for r in rows], featurizer, flips, crops, runtime,
-                                        catalog_path, progress, decode_threads)
-    else:
-        records, table = featurize_files([r.path for r in rows], featurizer, flips, catalog_path, progress,
-                                         decode_threads)
+    spec = FeaturizeSpec(backbone, layer, runtime, 1, flips)
+    stage = spec.build() if not crops else CropFeaturizeSpec(spec, crops).build()
+    featurizer = (stage if isinstance(stage, FeaturizeStage) else stage.features).featurizer
+    engine = engine or get_engine(decode_threads=decode_threads)
+    records, table = featurize_files([r.path for r in rows], stage, catalog_path, engine, listener,
+                                     "detect + featurize crops" if crops else "featurize (train)")
     keep = [i for i, rec in enumerate(records) if rec.id not in table.failures]
     skipped = {str(records[i].rel_path): table.failures[records[i].id]
                for i in range(len(records)) if records[i].id in table.failures}

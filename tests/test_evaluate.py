@@ -138,7 +138,7 @@ def test_real_frames_manifest_and_camtrap_dp_boxes(kit, model, tmp_path):
     assert ev.data_label == "real camera-trap frames, cameratrap/dev"
     # the classifier on the heron burst, scored against the manifest's kind column
     pred = tmp_path / "heron.csv"
-    predict(model, kit / "cameratrap" / "dev" / "camtrapdp_heron", pred, progress=False)
+    predict(model, kit / "cameratrap" / "dev" / "camtrapdp_heron", pred)
     c = evaluate(pred, kit / "cameratrap" / "manifest.csv").metrics
     assert c["matched_files"] == 10 and c["image"]["n"] == 10
 

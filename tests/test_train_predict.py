@@ -35,7 +35,7 @@ def split_photos(kit, tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(split_photos, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("model") / "animal.irbis"
-    report = train(split_photos / "train" / "labels.csv", out, progress=False)
+    report = train(split_photos / "train" / "labels.csv", out)
     assert report.metrics["cv_accuracy"] >= 0.8
     assert set(report.metrics["per_class"]) == {"animal", "no_animal"}
     return out
@@ -43,7 +43,7 @@ def model(split_photos, tmp_path_factory) -> Path:
 
 def test_separates_animals_from_animal_free_scenes_on_held_out_photos(model, split_photos, tmp_path):
     out = tmp_path / "pred.csv"
-    report = predict(model, split_photos / "heldout", out, progress=False)
+    report = predict(model, split_photos / "heldout", out)
     rows = read_rows(out)
     assert report.n_photos == len(rows) == 16
     truth = {"animals": "animal", "no_animals": "no_animal"}
@@ -57,7 +57,7 @@ def test_real_camera_trap_frames_and_sequence_ensemble(model, kit, tmp_path):
     shutil.copytree(kit / "cameratrap/dev/camtrapdp_heron", photos / "heron", ignore=shutil.ignore_patterns("*.csv", "*.json"))
     shutil.copytree(kit / "cameratrap/dev/animl_Jaguar", photos / "jaguar", ignore=shutil.ignore_patterns("*.csv"))
     out = tmp_path / "pred.csv"
-    predict(model, photos, out, by_sequence=True, progress=False)
+    predict(model, photos, out, by_sequence=True)
     rows = read_rows(out)
     assert len(rows) == 29
     expected = ["file", "sequence", "predicted", "confidence", "failure", "prob_animal", "prob_no_animal",
@@ -88,7 +88,7 @@ def test_multiclass_on_real_camera_trap_frames(kit, tmp_path):
     local.write_text("\n".join(labels) + "\n")
     assert not csv_path.exists()
     out = tmp_path / "sites.irbis"
-    report = train(local, out, flip=False, progress=False)
+    report = train(local, out, flip=False)
     bundle = ModelBundle.load(out)
     assert bundle.task == "multiclass" and bundle.classes == ["heron", "jaguar", "owl_burrow"]
     # The whole heron burst is one sequence, so no fold could test herons without training on
@@ -99,7 +99,7 @@ def test_multiclass_on_real_camera_trap_frames(kit, tmp_path):
     # Two sites with many sequences each: grouped CV runs.
     two = tmp_path / "two.csv"
     two.write_text("\n".join(l for l in labels if "heron" not in l) + "\n")
-    m = train(two, tmp_path / "two.irbis", flip=False, progress=False).metrics
+    m = train(two, tmp_path / "two.irbis", flip=False).metrics
     assert m["cv_accuracy"] >= 0.85 and "sequence" in m["cv_groups"]
 
 

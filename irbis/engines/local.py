@@ -1,42 +1,23 @@
-"""Local engine: decode on worker threads, infer on the calling thread, cache as it goes.
+"""Local engine: decode on worker threads, infer on the calling thread.
 
 On a 2-core laptop one decode thread (Pillow releases the GIL) keeps one ONNX Runtime thread
-busy; ``decode_threads`` raises that on bigger machines.
+busy; ``decode_threads`` raises that on bigger machines. Photos go through the stage one at a
+time (batch 1, the graphs are exported at batch 1), in order.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
-import numpy as np
-from tqdm import tqdm
-
-from ..catalog import ImageRecord
-from ..feature_cache import FeatureCache
 from ..imageio import ImageReadError
-from ..stages.featurize import Featurizer
+from ..progress import Listener, Progress, emit
+from ..records import ImageRecord
+from ..stages import Stage
+from . import Sink
 
-FLUSH_EVERY = 64
-
-
-@dataclass
-class FeatureTable:
-    """Features per (image id, flipped) and a failure reason per failed image id."""
-
-    features: dict[tuple[int, bool], np.ndarray] = field(default_factory=dict)
-    failures: dict[int, str] = field(default_factory=dict)
-    computed: int = 0
-    cached: int = 0
-
-    def matrix(self, records: Sequence[ImageRecord], flipped: bool = False) -> tuple[np.ndarray, list[int]]:
-        """Stack features of the records that have them; returns (X, indices into records)."""
-        idx = [i for i, r in enumerate(records) if (r.id, flipped) in self.features]
-        if not idx:
-            return np.zeros((0, 0), np.float32), []
-        return np.stack([self.features[(records[i].id, flipped)] for i in idx]), idx
+_END = object()
 
 
 def map_prepared(items: Sequence, prepare: Callable, decode_threads: int = 1) -> Iterator[tuple]:
@@ -72,57 +53,27 @@ def map_prepared(items: Sequence, prepare: Callable, decode_threads: int = 1) ->
             yield item, prepared, error
 
 
-_END = object()
+class LocalEngine:
+    name = "local"
 
+    def __init__(self, decode_threads: int = 1):
+        self.decode_threads = decode_threads
 
-def featurize_records(records: Sequence[ImageRecord], featurizer: Featurizer, cache: FeatureCache | None,
-                      flips: tuple[bool, ...] = (False,), decode_threads: int = 1, progress: bool = True,
-                      desc: str = "featurize") -> FeatureTable:
-    """Features for every record and flip, from the cache where possible."""
-    table = FeatureTable()
-    fid = featurizer.id
-    todo: dict[str, list[ImageRecord]] = {}
-    for r in records:
-        if r.failure:
-            table.failures[r.id] = r.failure
-        elif not r.sha256:
-            table.failures[r.id] = "no content hash (file unreadable at ingest)"
-        else:
-            todo.setdefault(r.sha256, []).append(r)
-
-    if cache is not None and todo:
-        hits = cache.get_many(fid, [(sha, f) for sha in todo for f in flips])
-        for sha in list(todo):
-            if all((sha, f) in hits for f in flips):
-                for r in todo.pop(sha):
-                    for f in flips:
-                        table.features[(r.id, f)] = hits[(sha, f)]
-                    table.cached += 1
-
-    pending: list[tuple[str, bool, np.ndarray]] = []
-    jobs = [(sha, rs[0].path) for sha, rs in todo.items()]
-    bar = tqdm(total=len(jobs), desc=desc, unit="photo", disable=not progress or not jobs)
-    for (sha, _path), arrays, error in map_prepared(jobs, lambda job: featurizer.prepare(job[1], flips),
-                                                   decode_threads):
-        if error is None:
-            try:
-                vecs = featurizer.run(np.stack(arrays))
-            except Exception as exc:
-                error = f"featurizer failed: {type(exc).__name__}: {exc}"
-        if error is not None:
-            for r in todo[sha]:
-                table.failures[r.id] = error
-        else:
-            for f, v in zip(flips, vecs):
-                pending.append((sha, f, v))
-                for r in todo[sha]:
-                    table.features[(r.id, f)] = v
-            table.computed += len(todo[sha])
-        if cache is not None and len(pending) >= FLUSH_EVERY:
-            cache.put_many(fid, pending)
-            pending = []
-        bar.update(1)
-    bar.close()
-    if cache is not None and pending:
-        cache.put_many(fid, pending)
-    return table
+    def map(self, stage: Stage, records: Sequence[ImageRecord], sink: Sink, listener: Listener | None = None,
+            task: str = "process") -> None:
+        total, done, failed = len(records), 0, 0
+        emit(listener, Progress("start", task, total))
+        for rec, prepared, error in map_prepared(records, stage.prepare, self.decode_threads):
+            if error is None:
+                try:
+                    result = stage.run([prepared])[0]
+                except Exception as exc:  # a model error on one photo must not end the survey
+                    error = f"{stage.failure_label} failed: {type(exc).__name__}: {exc}"
+            if error is None:
+                sink.put(rec, result)
+            else:
+                sink.fail(rec, error)
+                failed += 1
+            done += 1
+            emit(listener, Progress("photo", task, total, done, failed, rec, error))
+        emit(listener, Progress("end", task, total, done, failed))

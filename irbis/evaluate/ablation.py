@@ -36,15 +36,16 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from ..catalog import Catalog
-from ..config import default_catalog_path, feature_cache_path
-from ..engines.local import featurize_records
-from ..feature_cache import FeatureCache
+from ..config import default_catalog_path
+from ..engines import get_engine
+from ..features import compute_features
 from ..imageio import open_image
 from ..ingest import ingest_folder
 from ..labels import LabelsError
+from ..progress import progress_bar
 from ..stages.augment import stack_views
 from ..stages.ensemble import ensemble_by_key
-from ..stages.featurize import Featurizer
+from ..stages.featurize import FeaturizeSpec
 from ..train import BLAS_THREADS, C_GRID, cross_validate, make_classifier
 from .metrics import classification_metrics
 
@@ -92,13 +93,9 @@ def raw_pixels(paths: list[Path], size: int = 120, progress: bool = True) -> np.
 
 def cnn_views(records, layer: str, flips: tuple[bool, ...], progress: bool, decode_threads: int) -> list[np.ndarray]:
     """Features of every record per flip (through the shared feature cache)."""
-    featurizer = Featurizer(layer=layer)
-    cache = FeatureCache(feature_cache_path())
-    try:
-        table = featurize_records(records, featurizer, cache, flips=flips, progress=progress,
-                                  decode_threads=decode_threads, desc=f"featurize {layer}")
-    finally:
-        cache.close()
+    stage = FeaturizeSpec(layer=layer, flips=flips).build()
+    table = compute_features(records, stage, get_engine(decode_threads=decode_threads),
+                             progress_bar() if progress else None, f"featurize {layer}")
     if table.failures:
         raise LabelsError(f"{len(table.failures)} proxy photo(s) failed: {list(table.failures.values())[:3]}")
     return [np.stack([table.features[(r.id, f)] for r in records]) for f in flips]

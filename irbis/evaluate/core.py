@@ -11,10 +11,21 @@ import numpy as np
 
 from ..stages.ensemble import ensemble_by_key
 from . import plots
-from .metrics import THRESHOLDS, binary_curves, classification_metrics, detection_metrics, empty_filter_table
-from .metrics import multilabel_metrics
-from .predictions import (ClassifierPredictions, DetectorPredictions, PredictionsError, SubmissionPredictions,
-                          read_predictions)
+from .metrics import (
+    THRESHOLDS,
+    binary_curves,
+    classification_metrics,
+    detection_metrics,
+    empty_filter_table,
+    multilabel_metrics,
+)
+from .predictions import (
+    ClassifierPredictions,
+    DetectorPredictions,
+    PredictionsError,
+    SubmissionPredictions,
+    read_predictions,
+)
 from .report import img, page, table
 from .truth import Truth, TruthError, match_files, read_truth
 

@@ -18,28 +18,21 @@ import warnings
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score, confusion_matrix,
-                             precision_recall_curve, precision_recall_fscore_support, roc_auc_score, roc_curve)
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    precision_recall_curve,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    roc_curve,
+)
 
-from ..stages.repeat_detections import iou  # noqa: F401  (boxes as [x, y, w, h])
+from ..geometry import iou  # noqa: F401  (boxes as [x, y, w, h])
+from ..scoring import EPS, aggregated_log_loss, top1_in_set  # noqa: F401
 
-EPS = 1e-15
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-
-
-def aggregated_log_loss(Y: np.ndarray, P: np.ndarray, eps: float = EPS) -> float:
-    """Mean binary log loss over every cell of (items, classes) 0/1 truth ``Y`` and probabilities ``P``."""
-    Y = np.asarray(Y, dtype=float)
-    P = np.clip(np.asarray(P, dtype=float), eps, 1 - eps)
-    if Y.shape != P.shape or Y.size == 0:
-        raise ValueError(f"truth {Y.shape} and probabilities {P.shape} must have the same non-empty shape")
-    return float(-(Y * np.log(P) + (1 - Y) * np.log(1 - P)).mean())
-
-
-def top1_in_set(Y: np.ndarray, P: np.ndarray) -> float:
-    """Share of rows whose most probable class is one of the true ones (multilabel top-1 accuracy)."""
-    Y = np.asarray(Y)
-    return float(np.mean(Y[np.arange(len(Y)), np.asarray(P).argmax(axis=1)] > 0.5)) if len(Y) else float("nan")
 
 
 def positive_score(probs: np.ndarray, classes: Sequence[str], empty_class: str = "empty"):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..records import CATEGORY_NAMES
 from .truth import TruthError, norm_key
 
 
@@ -141,7 +142,7 @@ def read_md_results(path: Path, max_errors: int = 10) -> DetectorPredictions:
         raise PredictionsError(f"{path}: not a readable JSON file ({exc})") from exc
     if not isinstance(d, dict) or not isinstance(d.get("images"), list):
         raise PredictionsError(f"{path}: not MegaDetector batch output (needs an 'images' list)")
-    default_cats = {"1": "animal", "2": "person", "3": "vehicle"}
+    default_cats = CATEGORY_NAMES
     cats = {str(k): v for k, v in (d.get("detection_categories") or default_cats).items()}
     meta = (d.get("info") or {}).get("detector_metadata") or {}
     out = DetectorPredictions(path, [], {}, detector=str((d.get("info") or {}).get("detector", "")),

@@ -9,11 +9,10 @@ import math
 import os
 from datetime import datetime
 from pathlib import Path
-
-from ..atomic import atomic_write  # noqa: F401  (re-exported for callers)
 from typing import Iterable
 
 from .. import __version__
+from ..atomic import atomic_write  # noqa: F401  (re-exported for callers)
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}

@@ -15,9 +15,10 @@ from datetime import datetime
 from pathlib import Path
 
 from ..atomic import atomic_write
+from ..records import CATEGORY_NAMES
 
 FORMAT_VERSION = "1.6"
-DETECTION_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
+DETECTION_CATEGORIES = CATEGORY_NAMES
 CONF_DIGITS, BBOX_DIGITS = 3, 4
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from datetime import datetime
 
 from PIL import Image, UnidentifiedImageError
 
+from ..hashing import content_hash
 from ..imageio import MAX_FILE_BYTES, MAX_PIXELS
 
 EXIF_IFD = 0x8769
@@ -17,15 +17,6 @@ TAG_DATETIME_DIGITIZED = 36868
 TAG_DATETIME = 306
 TAG_MAKE, TAG_MODEL, TAG_ORIENTATION = 271, 272, 274
 TAG_BODY_SERIAL = 42033
-
-
-def content_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """SHA-256 of the file's bytes (the cache key for features: renames keep their features)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def parse_exif_datetime(value) -> str | None:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
+from ..hashing import content_hash
 from ..imageio import Preprocessing
-from ..ingest.metadata import content_hash
 from .efficientnet_lite import VARIANTS, EfficientNetLite
 from .resnet import ResNet50
 

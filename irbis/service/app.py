@@ -10,11 +10,12 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..models.detectors import DEFAULT_DETECTOR, LITE_NAMES
+from ..options import RunOptions, api_fields
+from ..stages.detectors import DEFAULT_DETECTOR, LITE_NAMES
 from .security import Refused, Roots, photo_list, token_matches
 from .store import Store, StoreError
 
@@ -31,21 +32,20 @@ class ServiceConfig:
     extra_detectors: list[str] = field(default_factory=list)
 
 
-class JobRequest(BaseModel):
+class JobBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
     folder: str | None = Field(None, description="a folder under an allowed root; every photo below it")
     photos: list[str] | None = Field(None, description="absolute photo paths under an allowed root")
     base: str | None = Field(None, description="with 'photos': the folder result paths are relative to "
                                                "(default: their common folder)")
-    detector: str = Field(DEFAULT_DETECTOR, description="a name from GET /v1/models")
-    threshold: float = Field(0.2, ge=0.0, le=1.0)
     classifier: str | None = Field(None, description="a classifier bundle name from GET /v1/models")
-    classify_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    sequence_ensemble: bool = True
-    repeat_filter: bool = True
-    sequence_gap: float = Field(60.0, ge=0.0, le=86400.0)
     shard_size: int | None = Field(None, ge=1, le=100_000)
     name: str | None = Field(None, max_length=200)
+
+
+# The run settings a client may choose: the api fields of RunOptions, with their defaults and limits.
+JobRequest = create_model("JobRequest", __base__=JobBase, **api_fields(RunOptions))  # type: ignore[call-overload]
+API_OPTIONS = tuple(api_fields(RunOptions))
 
 
 def _iso(t: float | None) -> str | None:
@@ -142,9 +142,7 @@ def create_app(cfg: ServiceConfig, store: Store) -> FastAPI:
         if req.detector not in detectors:
             raise Refused(400, "unknown_detector", f"detector {req.detector!r} is not offered; choose one of "
                                                    f"{detectors} (GET /v1/models)")
-        options = {"detector": req.detector, "threshold": req.threshold, "classify_threshold": req.classify_threshold,
-                   "sequence_ensemble": req.sequence_ensemble, "repeat_filter": req.repeat_filter,
-                   "sequence_gap": req.sequence_gap}
+        options = {k: getattr(req, k) for k in API_OPTIONS}
         if req.classifier:
             bundle = classifiers().get(req.classifier)
             if bundle is None:

@@ -20,20 +20,14 @@ import time
 import traceback
 from pathlib import Path
 
-from ..catalog import Catalog, ImageRecord
-from ..detection_run import (
-    RunOptions,
-    RunReport,
-    assemble,
-    detect_records,
-    load_components,
-    record_key,
-    results_document,
-)
+from ..catalog import Catalog
+from ..detection_run import RunReport, assemble, detect_records, load_components, results_document
+from ..engines import get_engine
 from ..formats.md_json import write_results
 from ..ingest import deployment_for, ingest_folder
 from ..ingest.sequences import build_sequences
-from ..stages.repeat_detections import RepeatOptions
+from ..options import RunOptions
+from ..records import ImageRecord, record_key
 from .store import Claim, Store
 
 
@@ -45,16 +39,8 @@ def job_dir(state: Path, job_id: str) -> Path:
     return state / "jobs" / job_id
 
 
-def run_options(opts: dict) -> RunOptions:
-    return RunOptions(detector=opts["detector"], threshold=opts["threshold"],
-                      classify_threshold=opts.get("classify_threshold"),
-                      by_sequence=opts.get("sequence_ensemble", True),
-                      repeats=RepeatOptions() if opts.get("repeat_filter", True) else None,
-                      sequence_gap_s=opts.get("sequence_gap", 60.0), runtime="auto", decode_threads=1)
-
-
 class ShardSink:
-    """The ``journal`` of :func:`detect_records`: commits photos under the shard's lease.
+    """The journal of :func:`detect_records`: commits photos under the shard's lease.
 
     Each photo is committed as it finishes (``every=1``; a transaction costs milliseconds next to a
     detection), so a kill loses at most the photo in flight."""
@@ -137,7 +123,7 @@ class Worker:
     def job_settings(self, job_id: str):
         job = self.store.job(job_id)
         opts = json.loads(job["options"])
-        options = run_options(opts)
+        options = RunOptions.from_dict(opts)
         key = (options.detector, opts.get("classifier_path"), options.runtime, options.crop_margin)
         if key not in self.components:
             self.components[key] = load_components(options, opts.get("classifier_path"))
@@ -160,13 +146,13 @@ class Worker:
         folder = job_dir(self.state, c.job_id)
         with Catalog(folder / "catalog.sqlite") as catalog:
             if existing:
-                ingest_folder(job["root"], catalog, sequence_gap_s=options.sequence_gap_s, progress=False,
+                ingest_folder(job["root"], catalog, sequence_gap_s=options.sequence_gap, progress=False,
                               threads=1, files=existing)
             records = self.records(job, photos, catalog, {})
         stored = self.store.results(c.job_id, [p["rel_path"] for p in photos])
         done = {record_key(r): stored[r.rel_path] for r in records if r.rel_path in stored}
         sink = ShardSink(self.store, c, done, self.lost)
-        detect_records(records, comp.detector, sink, options, comp.classifier, progress=False)
+        detect_records(records, comp.stage, sink, get_engine(decode_threads=options.decode_threads))
         sink.flush(finish=True)
 
     def aggregate(self, c: Claim) -> None:
@@ -183,7 +169,7 @@ class Worker:
                 offsets = catalog.deployments()
                 for dep in sorted(offsets):
                     frames = [(r[0], r[1], r[2]) for r in catalog.iter_deployment_frames(dep)]
-                    catalog.replace_sequences(dep, *build_sequences(dep, frames, options.sequence_gap_s,
+                    catalog.replace_sequences(dep, *build_sequences(dep, frames, options.sequence_gap,
                                                                     offsets[dep]))
             failures = {rel: rec.get("failure") for rel, rec in stored.items() if rec.get("failure")}
             records = self.records(job, photos, catalog, failures)

@@ -31,12 +31,11 @@ import torch
 from PIL import Image
 
 from ..config import irbis_home
+from ..hashing import content_hash
 from ..imageio import open_image
-from ..ingest.metadata import content_hash
 from ..models.onnx_runtime import RUNTIMES, choose_runtime, open_session, run_per_image  # noqa: F401
 from ..models.yolox import load_megadetector_lite, megadetector_lite_weights, nms
-
-ANIMAL = "1"
+from ..records import ANIMAL
 
 
 @dataclass

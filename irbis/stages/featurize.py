@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ from ..config import irbis_home
 from ..imageio import DRAFT_FACTOR, load_network_input, network_input
 from ..models.onnx_runtime import RUNTIMES, choose_runtime, open_session, run_per_image  # noqa: F401
 from ..models.registry import BackboneError, BackboneSpec, load_module, resolve_backbone
+from ..records import ImageRecord
 
 
 class _Cut(torch.nn.Module):
@@ -106,3 +109,47 @@ class Featurizer:
                 self._session = open_session(self.onnx_path(), lambda: _Cut(load_module(self.spec), self.layer),
                                              self.prep.crop, self.threads)
             return self._session
+
+
+@dataclass(frozen=True)
+class FeaturizeSpec:
+    """Picklable description of a :class:`FeaturizeStage`."""
+
+    backbone: str | BackboneSpec = "efficientnet-lite0"
+    layer: str = "head"
+    runtime: str = "auto"
+    threads: int = 1
+    flips: tuple[bool, ...] = (False,)
+
+    def build(self) -> "FeaturizeStage":
+        return FeaturizeStage(self)
+
+
+@dataclass
+class Features:
+    """A photo's feature vectors, one row per flip of the stage's ``flips``; ``boxed`` tells, for
+    crop features, whether an animal box was found (else the whole photo was used)."""
+
+    vectors: np.ndarray
+    boxed: bool | None = None
+
+
+class FeaturizeStage:
+    """The featurize stage: a photo -> its pooled features, one vector per flip."""
+
+    failure_label = "featurizer"
+
+    def __init__(self, spec: FeaturizeSpec, featurizer: Featurizer | None = None):
+        self.spec = spec
+        self.featurizer = featurizer or Featurizer(spec.backbone, layer=spec.layer, runtime=spec.runtime,
+                                                   threads=spec.threads)
+
+    @property
+    def id(self) -> str:
+        return self.featurizer.id
+
+    def prepare(self, record: ImageRecord) -> list[np.ndarray]:
+        return self.featurizer.prepare(record.path, self.spec.flips)
+
+    def run(self, batch: Sequence[list[np.ndarray]]) -> list[Features]:
+        return [Features(self.featurizer.run(np.stack(arrays))) for arrays in batch]

@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..geometry import iou
+from ..records import ANIMAL
+
 
 @dataclass(frozen=True)
 class RepeatOptions:
@@ -22,17 +25,7 @@ class RepeatOptions:
     min_span_hours: float = 2.0
     max_box_area: float = 0.2
     min_conf: float = 0.1
-    category: str = "1"
-
-
-def iou(a: list[float], b: list[float]) -> float:
-    """IoU of two [x, y, w, h] boxes."""
-    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
-    ih = max(0.0, min(ay2, by2) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
+    category: str = ANIMAL
 
 
 def find_repeats(frames: list[dict], options: RepeatOptions = RepeatOptions()) -> set[tuple[int, int]]:

@@ -28,13 +28,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..geometry import square_crop, suppress_contained  # noqa: F401  (square_crop re-exported for benches)
 from ..imageio import Preprocessing, network_input, open_image
 from ..models.registry import load_module
 from ..models.yolox import nms
+from ..records import ANIMAL, PERSON, VEHICLE  # noqa: F401
 from .detect import DetectMeta, Detector, content_size, letterbox
 from .featurize import Featurizer
 
-ANIMAL, PERSON, VEHICLE = "1", "2", "3"
 # ImageNet-1k animal classes (0-397) in coarse groups.
 GROUPS: dict[str, tuple[int, ...]] = {
     "fish": (*range(7), *range(389, 398)),
@@ -81,54 +82,6 @@ class VerifyOptions:
     other_mass: float = 0.5          # vehicle / person mass that makes a vehicle / person box
     flip: bool = False               # average each crop with its mirror image (2x the work)
     containment: float = 0.7         # drop a box this much inside a surer box of its category (parts)
-
-
-def square_crop(im: Image.Image, bbox: Sequence[float], margin: float, min_crop: float, size: int) -> Image.Image:
-    """Square crop of ``im`` around a normalised [x, y, w, h] box, with context, resized to ``size``.
-
-    The square is shifted inside the photo where it fits; where it does not, the outside is
-    mid-grey (zero after the classifier's normalisation).
-    """
-    W, H = im.size
-    x, y, w, h = bbox[0] * W, bbox[1] * H, bbox[2] * W, bbox[3] * H
-    side = max(max(w, h) * (1 + 2 * margin), min_crop * min(W, H), 8.0)
-    cx, cy = x + w / 2, y + h / 2
-    left = min(max(cx - side / 2, 0.0), W - side) if side <= W else (W - side) / 2
-    top = min(max(cy - side / 2, 0.0), H - side) if side <= H else (H - side) / 2
-    if left >= 0 and top >= 0 and left + side <= W + 1e-6 and top + side <= H + 1e-6:
-        return im.resize((size, size), Image.BICUBIC, box=(left, top, min(left + side, W), min(top + side, H)))
-    scale = size / side
-    sx0, sy0 = max(left, 0.0), max(top, 0.0)
-    sx1, sy1 = min(left + side, float(W)), min(top + side, float(H))
-    out = Image.new("RGB", (size, size), (127, 127, 127))
-    dw, dh = max(1, round((sx1 - sx0) * scale)), max(1, round((sy1 - sy0) * scale))
-    part = im.resize((dw, dh), Image.BICUBIC, box=(sx0, sy0, sx1, sy1))
-    out.paste(part, (round((sx0 - left) * scale), round((sy0 - top) * scale)))
-    return out
-
-
-def suppress_contained(dets: list[dict], containment: float) -> list[dict]:
-    """Drop a box when, with a more confident box of the same category, one lies mostly
-    (>= ``containment`` of its area) inside the other or they overlap with IoU >= 0.5: a head,
-    a leg, a group box around an animal already boxed, or a second view of the same animal.
-    ``dets`` sorted by conf, best first."""
-    kept: list[dict] = []
-    for d in dets:
-        x, y, w, h = d["bbox"]
-        area = max(w * h, 1e-9)
-        for k in kept:
-            if k["category"] != d["category"]:
-                continue
-            kx, ky, kw, kh = k["bbox"]
-            iw = max(0.0, min(x + w, kx + kw) - max(x, kx))
-            ih = max(0.0, min(y + h, ky + kh) - max(y, ky))
-            inter = iw * ih
-            k_area = max(kw * kh, 1e-9)
-            if max(inter / area, inter / k_area) >= containment or inter / (area + k_area - inter) >= 0.5:
-                break
-        else:
-            kept.append(d)
-    return kept
 
 
 def merge_detections(per_scale: Sequence[list[dict]], iou: float = 0.45) -> list[dict]:

@@ -1,4 +1,4 @@
-"""``irbis evaluate`` and ``irbis ablation`` (a CLI plug-in: see ``PLUGIN_COMMANDS`` in irbis.cli)."""
+"""``irbis evaluate`` and ``irbis ablation`` ."""
 
 from __future__ import annotations
 
@@ -78,13 +78,13 @@ def add_ablation_parser(subparsers) -> None:
 
 
 def _cmd_ablation(args) -> int:
-    from .ablation import cmd_ablation
+    from ..evaluate.ablation import cmd_ablation
     return cmd_ablation(args)
 
 
 def cmd_evaluate(args) -> int:
-    from .core import evaluate
-    from .report import atomic_write, write_json
+    from ..evaluate.core import evaluate
+    from ..evaluate.report import atomic_write, write_json
     ev = evaluate(args.predictions, args.truth, args.truth_format, args.truth_column, _pairs(args.map),
                   _names(args.drop_class), args.empty_class, args.iou, args.threshold, args.data_label,
                   tuple(_names(args.det_category)) or ("animal",))

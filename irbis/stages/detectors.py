@@ -17,8 +17,6 @@ import os
 from pathlib import Path
 
 from ..imageio import open_image
-from ..stages.detect import DetectMeta, Detector
-from ..stages.verify_boxes import VerifiedDetector
 
 DEFAULT_DETECTOR = "megadetector-lite"
 LITE_NAMES = ("megadetector-lite", "megadetector-lite-fast", "megadetector-lite-raw")
@@ -34,6 +32,7 @@ class RawDetector:
     """The unverified network behind the same interface as :class:`VerifiedDetector`."""
 
     def __init__(self, runtime: str = "auto", threads: int = 1):
+        from .detect import Detector
         self.detector = Detector(640, score_threshold=0.25, runtime=runtime, threads=threads)
 
     @property
@@ -77,6 +76,7 @@ class MegaDetectorAdapter:
         return f"megadetector:{Path(self.name).name}"
 
     def prepare(self, path):
+        from .detect import DetectMeta
         im = open_image(path)
         return [], DetectMeta(im.width, im.height, im.size, im)
 
@@ -94,6 +94,7 @@ def resolve_detector(name: str = DEFAULT_DETECTOR, runtime: str = "auto", thread
     """A detector object with ``id``, ``prepare(path) -> (item, meta)`` and ``run(items, metas)``.
 
     ``meta.image`` holds the decoded upright photo after ``prepare`` (for crops)."""
+    from .verify_boxes import VerifiedDetector
     key = name.lower()
     if key == "megadetector-lite":
         return VerifiedDetector(sizes=(640, 1280), runtime=runtime, threads=threads)

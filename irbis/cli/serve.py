@@ -68,7 +68,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_serve(args) -> int:
-    from .server import serve
+    from ..service.server import serve
     return serve(args.host, args.port, args.root, args.state, args.workers, args.no_auth, args.shard_size,
                  args.max_photos, args.max_request_bytes, args.lease, args.aging, args.classifiers, args.log_level)
 

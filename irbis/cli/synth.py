@@ -1,11 +1,11 @@
-"""``irbis synth``: build camera-trap-like proxy data from the data kit (a CLI plug-in)."""
+"""``irbis synth``: build camera-trap-like proxy data from the data kit."""
 
 from __future__ import annotations
 
 import argparse
 import re
 
-from .kit import CLASS_FOLDERS, DEFAULT_CLASSES, KIT_ENV
+from ..synth.kit import CLASS_FOLDERS, DEFAULT_CLASSES, KIT_ENV
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -17,7 +17,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``synth`` sub-command."""
-    from .plan import SynthConfig
+    from ..synth.plan import SynthConfig
     d = SynthConfig()
     p = subparsers.add_parser(
         "synth", help="build camera-trap-like proxy data (cut-outs in real scenes) from the data kit",
@@ -53,8 +53,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_synth(args) -> int:
-    from .build import build_synth
-    from .plan import SynthConfig
+    from ..synth.build import build_synth
+    from ..synth.plan import SynthConfig
     classes = tuple(s.strip() for s in args.classes.split(",") if s.strip()) if args.classes else None
     config = SynthConfig(seed=args.seed, cameras=args.cameras, bursts_per_camera=args.bursts_per_camera,
                          burst_frames=args.burst, empty_fraction=args.empty_fraction,

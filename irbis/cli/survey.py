@@ -1,0 +1,55 @@
+"""``irbis detect`` and ``irbis run``: the main job, flags derived from :class:`irbis.options.RunOptions`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..options import RunOptions, add_cli_options, from_cli
+from . import listener
+
+
+class _DeprecatedModel(argparse.Action):
+    """``irbis detect --model``: the old name of ``--detector``; still works, with a warning."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print("irbis detect: --model is deprecated, use --detector", file=sys.stderr)
+        namespace.detector = values
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("photos_dir")
+    p.add_argument("--out", required=True, help="MegaDetector batch JSON (format 1.6) to write")
+    p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("detect", help="find animals, people and vehicles; write MegaDetector batch JSON")
+    _common(p)
+    add_cli_options(p, RunOptions, skip=("classify_threshold", "sequence_ensemble"))
+    p.add_argument("--model", action=_DeprecatedModel, metavar="NAME|PATH", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("run", help="the main job: detect, classify every animal box, ensemble bursts, "
+                                   "write MegaDetector batch JSON with classifications")
+    _common(p)
+    add_cli_options(p, RunOptions)
+    p.add_argument("--model", dest="classifier", required=True,
+                   help="classifier model bundle from `irbis train` (its classes label the animal boxes)")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_detect(args) -> int:
+    from ..detection_run import run_survey
+    report = run_survey(args.photos_dir, args.out, None, from_cli(RunOptions, args), args.catalog, listener(args))
+    print(report.summary())
+    return 0
+
+
+def cmd_run(args) -> int:
+    from ..detection_run import run_survey
+    report = run_survey(args.photos_dir, args.out, args.classifier, from_cli(RunOptions, args), args.catalog,
+                        listener(args))
+    print(report.summary())
+    return 0

@@ -1,0 +1,41 @@
+"""Stages: the heavy per-photo steps (featurize, detect, classify), each in two halves.
+
+The contract every stage keeps, so any engine (:mod:`irbis.engines`) can drive it:
+
+* it is built from a small, picklable, frozen **spec** (``stage.spec``; ``spec.build()`` makes an
+  equal stage), so an engine can rebuild it in another process or on a Spark executor: stages
+  themselves hold locks and ONNX sessions and are never pickled;
+* ``id`` names the models and settings behind its results: it keys feature caches and run journals;
+* ``prepare(record)`` is the CPU half (decode, resize): thread-safe, it raises
+  :class:`irbis.imageio.ImageReadError` for a photo that cannot be used;
+* ``run(batch)`` is the inference half: a list of what ``prepare`` returned -> one result each.
+  An exception here is a failure of that photo ("<failure_label> failed: ..."), not of the run.
+
+Stages never import an engine, the CLI, the service or the dashboard.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+from ..records import ImageRecord
+
+
+@runtime_checkable
+class StageSpec(Protocol):
+    """A picklable description of a stage (a frozen dataclass of names, paths and numbers)."""
+
+    def build(self) -> "Stage": ...
+
+
+@runtime_checkable
+class Stage(Protocol):
+    spec: StageSpec
+    failure_label: str       # "featurizer", "detector": names the part that failed in a failure reason
+
+    @property
+    def id(self) -> str: ...
+
+    def prepare(self, record: ImageRecord) -> Any: ...
+
+    def run(self, batch: Sequence[Any]) -> list[Any]: ...
