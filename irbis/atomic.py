@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None] | bytes | str,
@@ -19,7 +19,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None] | bytes | 
         write, text = write.encode("utf-8"), False
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w" if text else "wb", **({"encoding": "utf-8", "newline": ""} if text else {})) as fh:
+        opened: IO[Any] = os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb")
+        with opened as fh:
             if isinstance(write, bytes):
                 fh.write(write)
             else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,8 @@ class RunReport:
 
     def summary(self) -> str:
         lines = [f"{self.photos} photos: {self.with_detections} with detections, {self.empty} empty, "
-                 f"{len(self.failures)} failed" + (f" ({self.resumed} resumed from the journal)" if self.resumed else "")]
+                 f"{len(self.failures)} failed"
+                 + (f" ({self.resumed} resumed from the journal)" if self.resumed else "")]
         if self.category_counts:
             lines.append("boxes: " + ", ".join(f"{CATEGORY_NAMES.get(c, c)} {n}" for c, n in
                                                sorted(self.category_counts.items())))
@@ -93,7 +95,7 @@ def detect_records(records: list[ImageRecord], stage: SurveyStage, journal, engi
 def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOptions,
              classes: list[str] | None, report: RunReport) -> list[dict]:
     """Journal records -> MD image entries: repeat elimination, sequence ensemble, classifications."""
-    frames = []
+    frames: list[dict[str, Any]] = []
     for rec in records:
         j = done[record_key(rec)]
         frames.append({"file": rec.rel_path, "deployment": rec.deployment, "sequence": rec.sequence_id,
@@ -104,7 +106,7 @@ def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOpti
         report.repeats_dropped = drop_repeats(frames, repeats)
     if classes:
         boxes = [(f["sequence"], d) for f in frames for d in f["detections"] or [] if "probs" in d]
-        seq = {}
+        seq: dict = {}
         if options.sequence_ensemble and boxes:
             seq = ensemble_by_key([s for s, _ in boxes], np.array([d["probs"] for _, d in boxes]), classes)
         for s, d in boxes:
@@ -113,7 +115,7 @@ def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOpti
             order = np.argsort(-p)[:5]
             d["classifications"] = [[str(int(k)), float(p[k])] for k in order]
             report.class_counts[classes[int(order[0])]] += 1
-    entries = []
+    entries: list[dict] = []
     for f in frames:
         extra = {"seq_id": f["sequence"]} if f["sequence"] else {}
         if f["failure"]:

@@ -50,6 +50,7 @@ class FeatureSink:
 
     def put(self, record: ImageRecord, result: Features) -> None:
         sha = record.sha256
+        assert sha is not None, "only photos with a content hash are featurized"
         for f, v in zip(self.flips, result.vectors):
             self.pending.append((sha, f, v))
             for r in self.groups[sha]:
@@ -60,7 +61,7 @@ class FeatureSink:
             self.flush()
 
     def fail(self, record: ImageRecord, reason: str) -> None:
-        for r in self.groups[record.sha256]:
+        for r in self.groups[record.sha256 or ""]:
             self.table.failures[r.id] = reason
 
     def flush(self) -> None:
@@ -79,7 +80,13 @@ def compute_features(records: Sequence[ImageRecord], stage, engine: Engine | Non
     under the irbis home (and closes it), False uses none, or an open :class:`FeatureCache`.
     """
     own = cache is True
-    db: FeatureCache | None = FeatureCache(feature_cache_path()) if own else (cache or None)
+    db: FeatureCache | None
+    if cache is True:
+        db = FeatureCache(feature_cache_path())
+    elif isinstance(cache, FeatureCache):
+        db = cache
+    else:
+        db = None
     try:
         return _compute(records, stage, engine or get_engine(), listener, task, db)
     finally:

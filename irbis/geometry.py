@@ -32,13 +32,14 @@ def square_crop(im: Image.Image, bbox: Sequence[float], margin: float, min_crop:
     left = min(max(cx - side / 2, 0.0), W - side) if side <= W else (W - side) / 2
     top = min(max(cy - side / 2, 0.0), H - side) if side <= H else (H - side) / 2
     if left >= 0 and top >= 0 and left + side <= W + 1e-6 and top + side <= H + 1e-6:
-        return im.resize((size, size), Image.BICUBIC, box=(left, top, min(left + side, W), min(top + side, H)))
+        box = (left, top, min(left + side, W), min(top + side, H))
+        return im.resize((size, size), Image.Resampling.BICUBIC, box=box)
     scale = size / side
     sx0, sy0 = max(left, 0.0), max(top, 0.0)
     sx1, sy1 = min(left + side, float(W)), min(top + side, float(H))
     out = Image.new("RGB", (size, size), (127, 127, 127))
     dw, dh = max(1, round((sx1 - sx0) * scale)), max(1, round((sy1 - sy0) * scale))
-    part = im.resize((dw, dh), Image.BICUBIC, box=(sx0, sy0, sx1, sy1))
+    part = im.resize((dw, dh), Image.Resampling.BICUBIC, box=(sx0, sy0, sx1, sy1))
     out.paste(part, (round((sx0 - left) * scale), round((sy0 - top) * scale)))
     return out
 

@@ -73,7 +73,7 @@ def decode_image(data: bytes, min_short_side: int | None = None,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im: Image.Image = Image.open(io.BytesIO(data))
             w, h = im.size
             if w * h > max_pixels:
                 raise ImageReadError(
@@ -139,7 +139,7 @@ def network_input(im: Image.Image, prep: Preprocessing, flip: bool = False) -> n
     sx, sy = w / nw, h / nh
     left, top = (nw - prep.crop) // 2, (nh - prep.crop) // 2
     box = (left * sx, top * sy, (left + prep.crop) * sx, (top + prep.crop) * sy)
-    im = im.resize((prep.crop, prep.crop), Image.BICUBIC, box=box)
+    im = im.resize((prep.crop, prep.crop), Image.Resampling.BICUBIC, box=box)
     arr = np.asarray(im, dtype=np.float32)
     if flip:
         arr = arr[:, ::-1, :]

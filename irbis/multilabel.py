@@ -104,7 +104,7 @@ def cross_validate_multilabel(views: list[np.ndarray], Y: np.ndarray, groups: np
     if folds < 2:
         return {"cv_skipped": "needs photos from at least 2 groups (sequences or locations)"}
     splits = list(GroupKFold(n_splits=folds).split(views[0], groups=groups))
-    best = None
+    best: tuple | None = None
     for C in C_grid:
         oof = np.zeros(Y.shape)
         for tr, te in splits:
@@ -115,6 +115,7 @@ def cross_validate_multilabel(views: list[np.ndarray], Y: np.ndarray, groups: np
         loss = aggregated_log_loss(T, P)
         if best is None or loss < best[0]:
             best = (loss, C, P, T)
+    assert best is not None
     loss, C, P, T = best
     prior = np.zeros_like(T)
     for tr, te in splits:      # baseline: each fold's training class frequencies, per sequence

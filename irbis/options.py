@@ -132,5 +132,6 @@ def api_fields(cls: type) -> dict[str, tuple[type, Any]]:
         m = f.metadata
         if m.get("api"):
             kw = {k: m[k] for k in ("ge", "le") if m.get(k) is not None}
-            out[f.name] = (hints[f.name], Field(f.default, description=m["help"].replace("%(default)s", str(f.default)), **kw))
+            text = m["help"].replace("%(default)s", str(f.default))
+            out[f.name] = (hints[f.name], Field(f.default, description=text, **kw))
     return out

@@ -13,7 +13,7 @@ from .catalog import Catalog
 from .config import default_catalog_path
 from .engines import Engine, get_engine
 from .features import compute_features
-from .ingest import ingest_folder
+from .ingest import DEFAULT_SEQUENCE_GAP_S, ingest_folder
 from .progress import Listener
 from .records import ImageRecord
 from .stages.classify import ClassifierSpec, ImageClassifier
@@ -52,7 +52,7 @@ class Predictions:
     classes: list[str]
     probs: np.ndarray
     failures: dict[int, str]
-    sequence_probs: dict[str, np.ndarray] = field(default_factory=dict)
+    sequence_probs: dict = field(default_factory=dict)     # sequence id -> ensembled probabilities
     computed: int = 0
     cached: int = 0
 
@@ -70,7 +70,7 @@ class Predictions:
                 row = [rec.rel_path, rec.sequence_id or "", self.classes[k], f"{p[k]:.4f}", ""] + \
                       [f"{v:.4f}" for v in p]
             if by_sequence:
-                sp = self.sequence_probs.get(rec.sequence_id)
+                sp = self.sequence_probs.get(rec.sequence_id) if rec.sequence_id else None
                 if sp is None:
                     row += ["", ""] + [""] * len(self.classes)
                 else:
@@ -99,8 +99,8 @@ def folder_records(photos_dir: str | os.PathLike, catalog_path: str | os.PathLik
                    sequence_gap_s: float | None = None, progress: bool = False) -> list[ImageRecord]:
     """Ingest ``photos_dir`` (new or changed files only) and return its records."""
     with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
-        kwargs = {} if sequence_gap_s is None else {"sequence_gap_s": sequence_gap_s}
-        ingest_folder(photos_dir, catalog, progress=progress, **kwargs)
+        gap = DEFAULT_SEQUENCE_GAP_S if sequence_gap_s is None else sequence_gap_s
+        ingest_folder(photos_dir, catalog, sequence_gap_s=gap, progress=progress)
         return catalog.images(photos_dir)
 
 

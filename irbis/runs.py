@@ -13,6 +13,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import IO
 
 
 class RunJournal:
@@ -23,7 +24,7 @@ class RunJournal:
         self.flush_every, self.flush_seconds = flush_every, flush_seconds
         self.done: dict[str, dict] = {}
         self.resumed = 0
-        self._fh = None
+        self._fh: IO[str] | None = None
         self._pending = 0
         self._last_flush = time.monotonic()
 
@@ -75,6 +76,7 @@ class RunJournal:
     def append(self, key: str, record: dict) -> None:
         rec = {"key": key, **record}
         self.done[key] = rec
+        assert self._fh is not None, "open() the journal first"
         self._fh.write(json.dumps(rec) + "\n")
         self._pending += 1
         if self._pending >= self.flush_every or time.monotonic() - self._last_flush > self.flush_seconds:

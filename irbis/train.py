@@ -12,6 +12,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -47,7 +48,7 @@ C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 BLAS_THREADS = 1
 
 
-def make_classifier(C: float) -> object:
+def make_classifier(C: float) -> Any:
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight="balanced", max_iter=3000))
 
 
@@ -112,7 +113,7 @@ def cross_validate(X: list[np.ndarray], y: np.ndarray, groups: np.ndarray, class
 
 
 def _cv_grid(X, y, splits, classes, C_grid, make, folds) -> dict:
-    best = None
+    best: tuple | None = None
     for C in C_grid:
         oof = np.zeros((len(y), len(classes)))
         for train_idx, test_idx in splits:
@@ -128,6 +129,7 @@ def _cv_grid(X, y, splits, classes, C_grid, make, folds) -> dict:
         loss = log_loss(y, clipped / clipped.sum(axis=1, keepdims=True), labels=classes)
         if best is None or loss < best[0]:
             best = (loss, C, oof)
+    assert best is not None
     loss, C, oof = best
     pred = np.array(classes)[oof.argmax(1)]
     p, r, f, s = precision_recall_fscore_support(y, pred, labels=classes, zero_division=0)

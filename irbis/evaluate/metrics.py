@@ -74,34 +74,34 @@ def classification_metrics(y_true: Sequence[str], probs: np.ndarray, classes: Se
                            empty_class: str = "empty", thresholds: Sequence[float] = THRESHOLDS) -> dict:
     """Single-label metrics of ``probs`` (rows, classes) against ``y_true`` labels."""
     classes = list(classes)
-    y_true = np.asarray(y_true)
+    y: np.ndarray = np.asarray(y_true)
     probs = np.asarray(probs, dtype=float)
     pred = np.array(classes)[probs.argmax(axis=1)]
-    p, r, f, s = precision_recall_fscore_support(y_true, pred, labels=classes, zero_division=0)
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=classes, zero_division=0)
     with warnings.catch_warnings():     # one class only among the truth: the mean recall is still defined
         warnings.simplefilter("ignore", UserWarning)
-        balanced = float(balanced_accuracy_score(y_true, pred))
+        balanced = float(balanced_accuracy_score(y, pred))
     out: dict = {
-        "n": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, pred)),
+        "n": int(len(y)),
+        "accuracy": float(accuracy_score(y, pred)),
         "balanced_accuracy": balanced,
         "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
                       for i, c in enumerate(classes)},
         "confusion_matrix": {"labels": classes, "rows_true_cols_predicted":
-                             confusion_matrix(y_true, pred, labels=classes).tolist()},
+                             confusion_matrix(y, pred, labels=classes).tolist()},
     }
     sums = probs.sum(axis=1)
     if np.allclose(sums, 1.0, atol=1e-2):
-        onehot = (y_true[:, None] == np.array(classes)[None, :]).astype(float)
+        onehot = (y[:, None] == np.array(classes)[None, :]).astype(float)
         out["log_loss"] = float(-np.mean(np.log(np.clip((probs * onehot).sum(axis=1), EPS, 1))))
-    present = [c for c in classes if 0 < (y_true == c).sum() < len(y_true)]
-    out["per_class_roc_auc"] = {c: float(roc_auc_score(y_true == c, probs[:, classes.index(c)])) for c in present}
+    present = [c for c in classes if 0 < (y == c).sum() < len(y)]
+    out["per_class_roc_auc"] = {c: float(roc_auc_score(y == c, probs[:, classes.index(c)])) for c in present}
     if len(classes) > 2 and present:
         out["macro_roc_auc"] = float(np.mean(list(out["per_class_roc_auc"].values())))
     pos = positive_score(probs, classes, empty_class)
     if pos is not None:
         name, score = pos
-        is_pos = y_true != empty_class if empty_class in classes else y_true == classes[1]
+        is_pos = y != empty_class if empty_class in classes else y == classes[1]
         out["binary"] = {"positive": name, **binary_curves(is_pos, score)}
         if empty_class in classes:
             out["empty_filter"] = empty_filter_table(~is_pos, score, thresholds)
@@ -138,7 +138,7 @@ def multilabel_metrics(Y: np.ndarray, P: np.ndarray, classes: Sequence[str], emp
     P = np.asarray(P, dtype=float)
     classes = list(classes)
     per_class = {c: aggregated_log_loss(Y[:, [k]], P[:, [k]]) for k, c in enumerate(classes)}
-    out = {"n": int(len(Y)), "aggregated_log_loss": aggregated_log_loss(Y, P),
+    out: dict = {"n": int(len(Y)), "aggregated_log_loss": aggregated_log_loss(Y, P),
            "per_class_log_loss": per_class, "top1_accuracy": top1_in_set(Y, P),
            "per_class_roc_auc": {c: float(roc_auc_score(Y[:, k] > 0.5, P[:, k])) for k, c in enumerate(classes)
                                  if 0 < (Y[:, k] > 0.5).sum() < len(Y)}}

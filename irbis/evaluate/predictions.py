@@ -110,7 +110,7 @@ def read_classifier_csv(path: Path, max_errors: int = 10) -> ClassifierPredictio
                 failures[f] = r["failure"]
                 row = [np.nan] * len(classes)
             else:
-                row = [_prob(r.get(f"prob_{c}", "")) for c in classes]
+                row = [_prob(r.get(f"prob_{c}", "")) for c in classes]  # type: ignore[misc]
                 bad = [c for c, v in zip(classes, row) if v is None]
                 if bad:
                     more = f" (and {len(bad) - 1} more columns)" if len(bad) > 1 else ""

@@ -112,9 +112,10 @@ def read_truth(path: str | os.PathLike, fmt: str = "auto", column: str | None = 
     fmt = detect_format(path) if fmt == "auto" else fmt
     if not path.is_file():
         raise TruthError(f"truth file not found: {path}")
-    reader = {"labels": read_labels_truth, "manifest": read_manifest_truth, "cct": read_cct_truth,
-              "serengeti": read_serengeti_truth}[fmt]
-    return reader(path, column) if fmt != "serengeti" else reader(path)
+    if fmt == "serengeti":
+        return read_serengeti_truth(path)
+    reader = {"labels": read_labels_truth, "manifest": read_manifest_truth, "cct": read_cct_truth}[fmt]
+    return reader(path, column)
 
 
 def read_labels_truth(path: Path, column: str | None = None, fmt: str = "labels",

@@ -58,7 +58,7 @@ def build_results(images: list[dict], detector: str, typical_threshold: float, c
         },
         **(extra_info or {}),
     }
-    results = {"info": info, "detection_categories": dict(DETECTION_CATEGORIES)}
+    results: dict = {"info": info, "detection_categories": dict(DETECTION_CATEGORIES)}
     if classification_categories:
         info["classifier"] = classifier or "irbis"
         info["classification_completion_time"] = now

@@ -44,7 +44,7 @@ class IngestReport:
 def scan_photos(root: str | os.PathLike) -> list[Path]:
     """Every .jpg/.jpeg/.png/.webp (any case) below ``root``, hidden folders skipped, sorted."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in os.walk(os.fspath(root), followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."):
@@ -135,7 +135,7 @@ def ingest_folder(photos_dir: str | os.PathLike, catalog: Catalog,
             touched.add(dep)
 
     with catalog.transaction():
-        for prefix, name, extra in mapping or []:
+        for _prefix, name, extra in mapping or []:
             if catalog.set_deployment(name, extra.get("clock_offset_s"), extra.get("latitude"),
                                       extra.get("longitude")):
                 touched.add(name)

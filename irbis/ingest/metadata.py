@@ -54,7 +54,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
         out["failure"] = "empty file (0 bytes)"
         return out
     if st.st_size > MAX_FILE_BYTES:
-        out["failure"] = f"file too large: {st.st_size / 2**20:.0f} MB exceeds the {MAX_FILE_BYTES / 2**20:.0f} MB limit"
+        out["failure"] = (f"file too large: {st.st_size / 2**20:.0f} MB exceeds the "
+                          f"{MAX_FILE_BYTES / 2**20:.0f} MB limit")
         return out
     out["sha256"] = content_hash(path)
     try:

@@ -20,8 +20,8 @@ def build_sequences(deployment: str, frames: list[tuple[int, str, str | None]], 
     file name; a gap larger than ``gap_s`` starts a new sequence. Frames without a time are each
     their own sequence. Returns (frame rows, sequence rows) for :meth:`Catalog.replace_sequences`.
     """
-    timed = []
-    untimed = []
+    timed: list[tuple] = []
+    untimed: list[tuple] = []
     for image_id, rel, dto in frames:
         taken = apply_offset(dto, offset_s)
         (timed if taken else untimed).append((taken, rel, image_id))

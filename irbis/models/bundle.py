@@ -14,6 +14,7 @@ import os
 import pickle
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class ModelBundle:
     layer: str
     preprocessing: dict
     classes: list[str]
-    classifier: object          # scikit-learn estimator with predict_proba
+    classifier: Any             # scikit-learn estimator with predict_proba
     task: str = "multiclass"    # binary | multiclass | multilabel (independent per-class probabilities)
     flip_augment: bool = True
     metrics: dict = field(default_factory=dict)

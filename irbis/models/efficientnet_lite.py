@@ -36,9 +36,9 @@ BN_EPS = 1e-3
 
 
 def _round_filters(channels: int, width: float, divisor: int = 8) -> int:
-    channels *= width
-    new = max(divisor, int(channels + divisor / 2) // divisor * divisor)
-    if new < 0.9 * channels:
+    scaled = channels * width
+    new = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    if new < 0.9 * scaled:
         new += divisor
     return int(new)
 

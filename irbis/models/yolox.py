@@ -185,7 +185,7 @@ def megadetector_lite_weights() -> Path:
         raise FileNotFoundError(
             "the animal detector needs DrivenData's MegadetectorLite weights: "
             "pip install --no-deps zamba==2.7.2") from exc
-    path = Path(dist.locate_file(WEIGHTS_FILE))
+    path = Path(str(dist.locate_file(WEIGHTS_FILE)))
     if not path.is_file():
         raise FileNotFoundError(f"zamba {dist.version} is installed but {WEIGHTS_FILE} is missing")
     return path

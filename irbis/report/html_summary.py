@@ -20,7 +20,8 @@ table.metrics td,table.metrics th{padding:.2em .8em;text-align:left}
 .card img{width:172px;display:block}
 .thumb{position:relative;width:172px}
 .box{position:absolute;border:2px solid #ffd60a;box-sizing:border-box}
-.box span{position:absolute;top:-15px;left:-2px;background:#ffd60a;color:#000;font-size:10px;padding:0 2px;white-space:nowrap}
+.box span{position:absolute;top:-15px;left:-2px;background:#ffd60a;color:#000;font-size:10px;padding:0 2px;
+white-space:nowrap}
 .bar{height:6px;background:#2a9d4b} h2{margin-top:1.5em}
 """
 

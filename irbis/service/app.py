@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -92,7 +93,7 @@ class BodyLimit:
         return await self.app(scope, replay, send)
 
 
-def create_app(cfg: ServiceConfig, store: Store) -> FastAPI:
+def create_app(cfg: ServiceConfig, store: Store) -> tuple[BodyLimit, FastAPI]:
     app = FastAPI(title="irbis batch API", version=__version__,
                   description="Submit a drop of camera-trap photos, poll the job, download one MegaDetector "
                               "batch JSON (format 1.6). Send `Authorization: Bearer <token>`.")
@@ -137,20 +138,21 @@ def create_app(cfg: ServiceConfig, store: Store) -> FastAPI:
         return s
 
     @v1.post("/jobs", status_code=202, summary="submit photos; returns a job id at once")
-    def submit(req: JobRequest):
+    def submit(req: JobRequest):  # type: ignore[valid-type]
+        body: Any = req     # a model derived from RunOptions at import time
         detectors = [*LITE_NAMES, *cfg.extra_detectors]
-        if req.detector not in detectors:
-            raise Refused(400, "unknown_detector", f"detector {req.detector!r} is not offered; choose one of "
+        if body.detector not in detectors:
+            raise Refused(400, "unknown_detector", f"detector {body.detector!r} is not offered; choose one of "
                                                    f"{detectors} (GET /v1/models)")
         options = {k: getattr(req, k) for k in API_OPTIONS}
-        if req.classifier:
-            bundle = classifiers().get(req.classifier)
+        if body.classifier:
+            bundle = classifiers().get(body.classifier)
             if bundle is None:
-                raise Refused(400, "unknown_classifier", f"classifier {req.classifier!r} is not offered; choose "
+                raise Refused(400, "unknown_classifier", f"classifier {body.classifier!r} is not offered; choose "
                                                          f"one of {sorted(classifiers())}")
-            options.update(classifier=req.classifier, classifier_path=str(bundle))
-        root, photos = photo_list(cfg.roots, req.folder, req.photos, req.base, cfg.max_photos)
-        job_id = store.create_job(str(root), photos, options, req.shard_size or cfg.shard_size, req.name)
+            options.update(classifier=body.classifier, classifier_path=str(bundle))
+        root, photos = photo_list(cfg.roots, body.folder, body.photos, body.base, cfg.max_photos)
+        job_id = store.create_job(str(root), photos, options, body.shard_size or cfg.shard_size, body.name)
         return JSONResponse({"job_id": job_id, "status_url": f"/v1/jobs/{job_id}", "total": len(photos)},
                             status_code=202)
 
@@ -169,7 +171,9 @@ def create_app(cfg: ServiceConfig, store: Store) -> FastAPI:
         if s["status"] != "completed":
             raise Refused(409, "not_ready", f"job {job_id} is {s['status']} ({s['done']}/{s['total']} photos); "
                                             f"results exist once it is completed")
-        path = store.job(job_id)["result_path"]
+        job = store.job(job_id)
+        assert job is not None      # summary() refused unknown jobs
+        path = job["result_path"]
         return FileResponse(path, media_type="application/json", filename=f"irbis-{job_id}.json")
 
     @v1.delete("/jobs/{job_id}", summary="cancel a queued or running job")
@@ -178,7 +182,7 @@ def create_app(cfg: ServiceConfig, store: Store) -> FastAPI:
         try:
             store.cancel(job_id)
         except StoreError as exc:
-            raise Refused(409, "not_cancelable", str(exc))
+            raise Refused(409, "not_cancelable", str(exc)) from exc
         return summary(job_id)
 
     @v1.get("/models", summary="detectors and classifier bundles a job may name")

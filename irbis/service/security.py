@@ -6,6 +6,7 @@ import hmac
 import ipaddress
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path, PurePath
 
 from ..imageio import IMAGE_EXTENSIONS
@@ -58,7 +59,7 @@ def token_matches(header: str | None, token: str) -> bool:
 class Roots:
     """The folders clients may name; everything is checked after resolving symlinks."""
 
-    def __init__(self, roots: list[str | os.PathLike]):
+    def __init__(self, roots: Sequence[str | os.PathLike]):
         self.roots = []
         for r in roots:
             p = Path(r).expanduser().resolve()
@@ -100,6 +101,7 @@ def photo_list(roots: Roots, folder: str | None, photos: list[str] | None, base:
                                                   f"at most {max_photos} per job")
         resolved = [(str(f), f.resolve()) for f in files]
     else:
+        assert photos is not None
         if len(photos) > max_photos:
             raise Refused(413, "too_many_photos", f"{len(photos)} photos; this server takes at most "
                                                   f"{max_photos} per job")

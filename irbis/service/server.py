@@ -96,9 +96,9 @@ def lock_state(state: Path):
     fh = open(state / "server.lock", "a+")
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except BlockingIOError as exc:
         fh.close()
-        raise ServeError(f"another irbis serve uses {state}; stop it or give another --state")
+        raise ServeError(f"another irbis serve uses {state}; stop it or give another --state") from exc
     return fh
 
 

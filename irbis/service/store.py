@@ -212,7 +212,8 @@ class Store:
                        (lease, worker, now + lease_s, now, job["id"], shard["idx"]))
             db.execute("UPDATE jobs SET status='running', started_at=COALESCE(started_at, ?), last_claim_at=? "
                        "WHERE id=?", (now, now, job["id"]))
-            db.execute("UPDATE workers SET shard=?, heartbeat=? WHERE id=?", (f"{job['id']}/{shard['idx']}", now, worker))
+            db.execute("UPDATE workers SET shard=?, heartbeat=? WHERE id=?",
+                       (f"{job['id']}/{shard['idx']}", now, worker))
         return Claim(job["id"], shard["idx"], shard["kind"], shard["first"], shard["count"], lease)
 
     def _holds(self, db, c: Claim) -> bool:

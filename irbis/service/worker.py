@@ -122,6 +122,8 @@ class Worker:
     # -- work -------------------------------------------------------------------------------
     def job_settings(self, job_id: str):
         job = self.store.job(job_id)
+        if job is None:
+            raise LeaseLost()           # the job was deleted under us
         opts = json.loads(job["options"])
         options = RunOptions.from_dict(opts)
         key = (options.detector, opts.get("classifier_path"), options.runtime, options.crop_margin)
@@ -129,7 +131,7 @@ class Worker:
             self.components[key] = load_components(options, opts.get("classifier_path"))
         return job, opts, options, self.components[key]
 
-    def records(self, job, photos, catalog: Catalog, failures: dict[str, str]) -> list[ImageRecord]:
+    def records(self, job, photos, catalog: Catalog, failures: dict) -> list[ImageRecord]:
         """Catalog records in photo order; a photo missing from the catalog (deleted since submit)
         becomes a failure record."""
         by_path = {r.path: r for r in catalog.images(paths=[p["path"] for p in photos])}

@@ -30,8 +30,10 @@ class StageSpec(Protocol):
 
 @runtime_checkable
 class Stage(Protocol):
-    spec: StageSpec
     failure_label: str       # "featurizer", "detector": names the part that failed in a failure reason
+
+    @property
+    def spec(self) -> StageSpec: ...
 
     @property
     def id(self) -> str: ...

@@ -25,6 +25,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,7 +63,7 @@ def letterbox(im: Image.Image, size: int, pad: int = 0) -> tuple[np.ndarray, tup
     """RGB image -> (3, size, size) float32 0-255, bicubic, top-left, padded; and content size."""
     nw, nh = content_size(*im.size, size)
     arr = np.full((size, size, 3), pad, dtype=np.float32)
-    arr[:nh, :nw] = np.asarray(im.resize((nw, nh), Image.BICUBIC), dtype=np.float32)
+    arr[:nh, :nw] = np.asarray(im.resize((nw, nh), Image.Resampling.BICUBIC), dtype=np.float32)
     return np.ascontiguousarray(arr.transpose(2, 0, 1)), (nw, nh)
 
 
@@ -118,9 +119,9 @@ class Detector:
         self.input_size, self.score_threshold, self.nms_iou = input_size, score_threshold, nms_iou
         self.runtime, self.threads, self.keep_image, self.pad = runtime, threads, keep_image, pad
         self._lock = threading.Lock()
-        self._session = None
-        self._module = None
-        self._digest = None
+        self._session: Any = None
+        self._module: Any = None
+        self._digest: str | None = None
 
     @property
     def digest(self) -> str:

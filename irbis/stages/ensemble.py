@@ -8,7 +8,7 @@ the whole burst away from "empty". Single-label models are renormalised to sum t
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Hashable, Sequence
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 
@@ -16,7 +16,7 @@ EPS = 1e-6
 
 
 def ensemble_by_key(keys: Sequence[Hashable], probs: np.ndarray, classes: Sequence[str],
-                    geometric: Sequence[str] = ("empty",), normalize: bool = True) -> dict[Hashable, np.ndarray]:
+                    geometric: Sequence[str] = ("empty",), normalize: bool = True) -> dict[Any, np.ndarray]:
     """keys: one per row of ``probs`` (rows with key None are left out). Returns key -> probs."""
     rows: dict[Hashable, list[int]] = defaultdict(list)
     for i, k in enumerate(keys):

@@ -14,7 +14,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -64,8 +64,8 @@ class Featurizer:
         self.dim = dims[layer]
         self.prep = self.spec.preprocessing
         self._lock = threading.Lock()
-        self._session = None
-        self._module = None
+        self._session: Any = None
+        self._module: Any = None
 
     @property
     def id(self) -> str:

@@ -11,7 +11,8 @@ larger input size) and it fires on arches, windows, statues and the camera's inf
 3. a box is an animal (category "1") when the crop's probability mass on land-vertebrate
    ImageNet classes (mammals, birds, reptiles, amphibians: fish and invertebrates are left out,
    leaf litter and bark look like them) is high *and* concentrated in one group (cats, dogs,
-   birds, ungulates, ...), or moderate for a box the detector itself is fairly sure of; a crop dominated by vehicle classes becomes category "3"; one
+   birds, ungulates, ...), or moderate for a box the detector itself is fairly sure of; a crop
+   dominated by vehicle classes becomes category "3"; one
    dominated by clothing / person classes category "2" (ImageNet has no person class, so this
    is a weak heuristic: small people are rarely caught). Other boxes are dropped.
 
@@ -237,6 +238,7 @@ class VerifiedDetector:
         """Prepared photos -> verified detections per photo, highest conf first."""
         out = []
         for dets, meta in zip(self.raw(items, metas), metas):
+            assert meta.image is not None, "prepare() keeps the decoded image for verification"
             out.append(self.verifier.verify(meta.image, dets))
             meta.image = None  # done with the pixels: free them early
         return out

@@ -133,7 +133,7 @@ def _plan_cameras(kit: Kit, config: SynthConfig, rng: np.random.Generator) -> li
             id=f"CAM{i + 1:02d}", index=i, scene=scene, split="test" if i in test else "train",
             zoom=float(rng.uniform(1.0, 1.3)),
             centre=(float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.35, 0.65))),
-            flip=bool(rng.random() < 0.5), white_balance=tuple(float(x) for x in wb),
+            flip=bool(rng.random() < 0.5), white_balance=(float(wb[0]), float(wb[1]), float(wb[2])),
             base_temp_c=float(rng.uniform(2.0, 24.0)),
             serial=f"SYN{config.seed % 100000:05d}{i + 1:02d}"))
     return cams

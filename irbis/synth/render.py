@@ -66,9 +66,9 @@ def prepare_camera(cam: CameraPlan, width: int, height: int, seed: int) -> Camer
     cw, ch = tw / scale, th / scale
     left = (sw - cw) * cam.centre[0]
     top = (sh - ch) * cam.centre[1]
-    scene = scene.resize((tw, th), Image.BICUBIC, box=(left, top, left + cw, top + ch))
+    scene = scene.resize((tw, th), Image.Resampling.BICUBIC, box=(left, top, left + cw, top + ch))
     if cam.flip:
-        scene = scene.transpose(Image.FLIP_LEFT_RIGHT)
+        scene = scene.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     bg = np.asarray(scene, dtype=np.float32) * np.asarray(cam.white_balance, dtype=np.float32)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     cx, cy = width * rng.uniform(0.4, 0.6), height * rng.uniform(0.5, 0.75)
@@ -127,9 +127,9 @@ def _visible_share(rect: tuple[int, int, int, int], width: int, vis_h: int) -> f
 
 def _cutout_pixels(cut: Cutout, w: int, h: int, flip: bool, shade: float) -> tuple[np.ndarray, np.ndarray]:
     """Resized cut-out as float RGB (shaded) and alpha in [0, 1] with softened edges."""
-    im = Image.fromarray(cut.rgba, "RGBA").resize((w, h), Image.BICUBIC)
+    im = Image.fromarray(cut.rgba, "RGBA").resize((w, h), Image.Resampling.BICUBIC)
     if flip:
-        im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     alpha = im.getchannel("A").filter(ImageFilter.GaussianBlur(0.6))
     rgb = np.asarray(im.convert("RGB"), dtype=np.float32) * shade
     return rgb, np.asarray(alpha, dtype=np.float32) / 255.0
@@ -161,7 +161,7 @@ def _paste(img: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int, 
     return (x0 + int(cols[0]), y0 + int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
 
 
-_FONTS: dict[int, ImageFont.ImageFont] = {}
+_FONTS: dict[int, ImageFont.ImageFont | ImageFont.FreeTypeFont] = {}
 
 
 def _font(size: int):
@@ -233,7 +233,7 @@ def render_burst(cam: CameraState, burst: BurstPlan, cut: Cutout | None, seed: i
         img = bg[oy:oy + H, ox:ox + W] * (1 - sub)
         img += bg[oy:oy + H, ox + 1:ox + 1 + W] * sub
         box = None
-        if rects is not None:
+        if rects is not None and cut is not None:
             x, y, w, h = rects[f]
             rgb, alpha = _cutout_pixels(cut, w, h, flip, shade)
             box = _paste(img, rgb, alpha, x, y, vis_h, shadow)

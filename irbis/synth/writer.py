@@ -77,7 +77,7 @@ def cct_dict(plan: Plan, rows: list[ImageRow], classes: list[str]) -> dict:
     cfg = plan.config
     cat_id = {"empty": 0, **{c: i for i, c in enumerate(classes, start=1)}}
     images, annotations = [], []
-    for i, r in enumerate(rows):
+    for r in rows:
         image_id = Path(r.file).stem
         images.append({"id": image_id, "file_name": r.file, "width": r.width, "height": r.height,
                        "seq_id": r.seq_id, "seq_num_frames": r.n_frames, "frame_num": r.frame,
