@@ -83,6 +83,36 @@ class RunOptions:
         return asdict(self)
 
 
+@dataclass
+class TrainOptions:
+    """Settings of ``irbis train`` (and of :func:`irbis.train.train`'s defaults)."""
+
+    backbone: str = option("efficientnet-lite0", "registry name (efficientnet-lite0..4) or ARCH:PATH to a local "
+                           "weights file, e.g. resnet50:~/models/resnet50.pth (default: %(default)s)", api=False)
+    layer: str = option("head", "feature cut: head (last stage, default) or an earlier one, e.g. stage6, stage7 "
+                        "(EfficientNet-Lite) or layer3 (ResNet-50)", api=False)
+    flip: bool = option(True, "horizontal-flip augmentation", api=False,
+                        off_help="no horizontal-flip augmentation (on by default)")
+    C: float | None = option(None, "fix the regularisation instead of cross-validating it", api=False, ge=0.0)
+    runtime: str = option("auto", "inference runtime (default: ONNX Runtime when installed)", api=False,
+                          choices=RUNTIMES)
+    decode_threads: int = option(1, "threads decoding photos (default: %(default)s)", api=False, ge=1)
+
+
+@dataclass
+class PredictOptions:
+    """Settings of ``irbis predict`` (and of :func:`irbis.predict.predict`'s defaults)."""
+
+    by_sequence: bool = option(False, "add the per-sequence ensemble columns", api=False)
+    sequence_gap: float | None = option(None, "seconds that start a new sequence (default: the catalog's, "
+                                        f"{DEFAULT_SEQUENCE_GAP_S:g})", api=False, ge=0.0)
+    backbone: str | None = option(None, "local weights for the model's backbone (must be the same weights)",
+                                  api=False)
+    runtime: str = option("auto", "inference runtime (default: ONNX Runtime when installed)", api=False,
+                          choices=RUNTIMES)
+    decode_threads: int = option(1, "threads decoding photos (default: %(default)s)", api=False, ge=1)
+
+
 def check_limits(options: Any) -> None:
     """Raise ValueError naming the option whose value is outside its limits."""
     for f in fields(options):
@@ -105,6 +135,9 @@ def add_cli_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str,
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
+        if default is False:
+            parser.add_argument(flag, dest=f.name, action="store_true", help=m["help"])
+            continue
         if isinstance(default, bool):
             parser.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
                                 default=True, help=m.get("off_help") or m["help"])

@@ -14,6 +14,7 @@ from .config import default_catalog_path
 from .engines import Engine, get_engine
 from .features import compute_features
 from .ingest import DEFAULT_SEQUENCE_GAP_S, ingest_folder
+from .options import PredictOptions
 from .progress import Listener
 from .records import ImageRecord
 from .stages.classify import ClassifierSpec, ImageClassifier
@@ -116,12 +117,12 @@ def write_predictions(out: str | os.PathLike, preds: Predictions, by_sequence: b
 
 
 def predict(model_path: str | os.PathLike, photos_dir: str | os.PathLike, out: str | os.PathLike,
-            by_sequence: bool = False, catalog_path: str | os.PathLike | None = None,
-            backbone: str | None = None, runtime: str = "auto", listener: Listener | None = None,
-            sequence_gap_s: float | None = None, decode_threads: int = 1,
-            engine: Engine | None = None) -> PredictReport:
+            by_sequence: bool = PredictOptions.by_sequence, catalog_path: str | os.PathLike | None = None,
+            backbone: str | None = PredictOptions.backbone, runtime: str = PredictOptions.runtime,
+            listener: Listener | None = None, sequence_gap: float | None = PredictOptions.sequence_gap,
+            decode_threads: int = PredictOptions.decode_threads, engine: Engine | None = None) -> PredictReport:
     """Classify every photo below ``photos_dir`` and write the predictions CSV ``out``."""
     classifier = ClassifierSpec(str(model_path), backbone, runtime).build()
-    records = folder_records(photos_dir, catalog_path, sequence_gap_s, progress=listener is not None)
+    records = folder_records(photos_dir, catalog_path, sequence_gap, progress=listener is not None)
     preds = classify_records(records, classifier, engine or get_engine(decode_threads=decode_threads), listener)
     return write_predictions(out, preds, by_sequence)

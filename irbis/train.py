@@ -36,6 +36,7 @@ from .features import FeatureTable, compute_features
 from .ingest import ingest_folder
 from .labels import LabelsError, read_labels
 from .models.bundle import ModelBundle
+from .options import TrainOptions
 from .progress import Listener
 from .records import ImageRecord
 from .stages.augment import stack_views, training_flips
@@ -161,10 +162,12 @@ def featurize_files(paths: list[Path], stage, catalog_path: str | os.PathLike | 
     return records, compute_features(records, stage, engine, listener, task)
 
 
-def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str = "efficientnet-lite0",
-          layer: str = "head", flip: bool = True, catalog_path: str | os.PathLike | None = None,
-          runtime: str = "auto", listener: Listener | None = None, C: float | None = None,
-          decode_threads: int = 1, crops: str | None = None, engine: Engine | None = None) -> TrainReport:
+def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str = TrainOptions.backbone,
+          layer: str = TrainOptions.layer, flip: bool = TrainOptions.flip,
+          catalog_path: str | os.PathLike | None = None, runtime: str = TrainOptions.runtime,
+          listener: Listener | None = None, C: float | None = TrainOptions.C,
+          decode_threads: int = TrainOptions.decode_threads, crops: str | None = None,
+          engine: Engine | None = None) -> TrainReport:
     """Train and save a bundle; raises LabelsError before writing anything if the CSV is bad.
 
     With ``crops`` (a detector name), each photo is represented by its most confident animal box,

@@ -16,7 +16,7 @@ import pytest
 from conftest import DEMO, REPO, run_cli, validate_md_json
 from test_bad_input import make_bad_folder
 
-FAST = ["--model", "megadetector-lite-fast"]
+FAST = ["--detector", "megadetector-lite-fast"]
 
 
 
@@ -129,9 +129,13 @@ def test_kill_9_at_several_moments_then_resume_equals_an_uninterrupted_run(surve
 
 
 def test_unknown_and_unavailable_detectors_are_clear_errors(tmp_path):
-    proc = run_cli("detect", DEMO / "test" / "heron_burst", "--out", tmp_path / "x.json", "--model", "yolo9000",
+    proc = run_cli("detect", DEMO / "test" / "heron_burst", "--out", tmp_path / "x.json", "--detector", "yolo9000",
                    check=False)
     assert proc.returncode == 2 and "unknown detector" in proc.stderr
+    # --model, the old name of --detector in `irbis detect`, still works and says it is deprecated
+    proc = run_cli("detect", DEMO / "test" / "heron_burst", "--out", tmp_path / "x.json", "--model", "yolo9000",
+                   check=False)
+    assert proc.returncode == 2 and "deprecated" in proc.stderr and "unknown detector" in proc.stderr
     proc = run_cli("detect", DEMO / "test" / "heron_burst", "--out", tmp_path / "x.json", "--model",
                    str(tmp_path / "md_v5a.0.0.pt"), check=False)
     assert proc.returncode == 2 and ("not found" in proc.stderr or "megadetector" in proc.stderr)
@@ -147,6 +151,7 @@ def test_megadetector_v5a_when_present(tmp_path):
     assert validate_md_json(out)["errors"] == []
 
 
+@pytest.mark.slow
 def test_train_on_detector_crops_then_run(kit, tmp_path):
     """A species model learnt from detector crops of real trap frames classifies `irbis run`'s boxes."""
     labels = ["file,label"]

@@ -184,6 +184,7 @@ def test_metric_definitions():
         "CAM1/x.jpg": "photos/CAM1/x.jpg"}
 
 
+@pytest.mark.slow
 def test_tiny_ablation(proxy, tmp_path):
     """The ablation command end to end on a handful of bursts (the README's table uses the full proxy)."""
     proc = run_cli("ablation", "--data", proxy, "--out", tmp_path / "abl", "--quiet")

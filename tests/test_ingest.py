@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
-from PIL import Image
+from conftest import run_cli
+from data.exif_survey.data import make as make_survey
+from data.exif_survey.data import write_photo
 
-from conftest import DEMO, run_cli
 from irbis.catalog import Catalog
 from irbis.ingest import IngestError, ingest_folder, parse_clock_offsets
-
-SCENE = DEMO / "train" / "no_animals"
-
-
-def write_photo(path: Path, when: str | None, src: Path | None = None, make: str = "irbis-test") -> Path:
-    """A real scene re-saved small with an EXIF DateTimeOriginal ('YYYY:MM:DD HH:MM:SS')."""
-    src = src or sorted(SCENE.glob("*.webp"))[0]
-    im = Image.open(src).convert("RGB")
-    im.thumbnail((320, 320))
-    exif = Image.Exif()
-    exif[271] = make
-    exif[272] = "T1"
-    if when:
-        exif.get_ifd(0x8769)[36867] = when
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path, exif=exif.tobytes())
-    return path
 
 
 def test_real_night_ir_heron_burst_is_one_sequence(kit, tmp_path):
@@ -50,14 +33,7 @@ def test_real_frames_from_several_cameras(kit, tmp_path):
 
 
 def test_sequences_split_on_gaps_with_clock_offset(tmp_path):
-    photos = tmp_path / "survey"
-    write_photo(photos / "camA" / "a1.jpg", "2024:03:01 10:00:00")
-    write_photo(photos / "camA" / "a2.JPG", "2024:03:01 10:00:30")
-    write_photo(photos / "camA" / "a3.jpeg", "2024:03:01 10:05:00")   # 270 s later: new sequence
-    write_photo(photos / "camB" / "b1.jpg", "2024:03:01 09:00:00")
-    write_photo(photos / "camB" / "b2.png", "2024:03:01 09:00:10")
-    write_photo(photos / "camB" / "untimed.webp", None)
-    (photos / "camB" / "notes.txt").write_text("not a photo")
+    photos = make_survey(tmp_path / "survey")     # camA's third frame comes 270 s later: a new sequence
     with Catalog(tmp_path / "c.sqlite") as cat:
         report = ingest_folder(photos, cat, progress=False)
         assert report.scanned == 6 and report.deployments == 2

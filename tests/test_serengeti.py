@@ -16,6 +16,8 @@ from irbis.models.bundle import ModelBundle
 from irbis.serengeti import read_metadata, read_sequence_labels, read_submission
 from irbis.synth import SynthConfig, build_synth, load_kit
 
+pytestmark = pytest.mark.slow   # servers, workers and multilabel training: the full suite only
+
 SMALL = dict(seed=7, cameras=4, bursts_per_camera=6, width=512, height=384, empty_fraction=0.5)
 
 

@@ -33,6 +33,8 @@ def comparable(d: dict) -> dict:
 sys.path.insert(0, str(REPO / "bench"))
 from service_common import children, free_port  # noqa: E402
 
+pytestmark = pytest.mark.slow   # servers, workers and multilabel training: the full suite only
+
 
 class Server:
     """``irbis serve`` in a subprocess (its own process group, so teardown ends it and its workers)."""

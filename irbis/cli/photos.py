@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from ..ingest import DEFAULT_SEQUENCE_GAP_S
+from ..options import PredictOptions, TrainOptions, add_cli_options, from_cli
 from . import listener
-
-
-def _backbone_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbone", default="efficientnet-lite0",
-                   help="registry name (efficientnet-lite0..4) or ARCH:PATH to a local weights file, "
-                        "e.g. resnet50:~/models/resnet50.pth (default: %(default)s)")
-    p.add_argument("--layer", default="head",
-                   help="feature cut: head (last stage, default) or an earlier one, e.g. stage6, stage7 "
-                        "(EfficientNet-Lite) or layer3 (ResNet-50)")
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
-    p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
-                   help="inference runtime (default: ONNX Runtime when installed)")
-    p.add_argument("--decode-threads", type=int, default=1, help="threads decoding photos (default: 1)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def add_parser(sub) -> None:
@@ -43,22 +26,21 @@ def add_parser(sub) -> None:
                                          "predict do it themselves)")
     p.add_argument("photos_dir")
     p.add_argument("--flip", action="store_true", help="also featurize horizontally flipped copies")
-    _backbone_args(p)
-    _common(p)
+    add_cli_options(p, TrainOptions, skip=("flip", "C"))
+    p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_featurize)
 
     p = sub.add_parser("train", help="fit a logistic-regression model bundle from a labels CSV")
     p.add_argument("labels_csv", help="CSV with columns file,label (paths relative to the CSV); "
                                       "optional sequence, deployment")
     p.add_argument("--out", required=True, help="model bundle to write")
-    p.add_argument("--no-flip", dest="flip", action="store_false",
-                   help="no horizontal-flip augmentation (on by default)")
-    p.add_argument("--C", type=float, help="fix the regularisation instead of cross-validating it")
     p.add_argument("--crops", nargs="?", const="megadetector-lite", metavar="DETECTOR",
                    help="learn from each photo's most confident animal box (as `irbis run` crops boxes) "
                         "instead of the whole photo; optional detector name (default: megadetector-lite)")
-    _backbone_args(p)
-    _common(p)
+    add_cli_options(p, TrainOptions)
+    p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("Serengeti / multilabel")
     g.add_argument("--serengeti-metadata", metavar="CSV",
                    help="photos of a sequence labels CSV: file_name,seq_id[,datetime][,location]; LABELS_CSV "
@@ -71,10 +53,9 @@ def add_parser(sub) -> None:
     p.add_argument("model")
     p.add_argument("photos_dir")
     p.add_argument("--out", required=True, help="predictions CSV to write")
-    p.add_argument("--by-sequence", action="store_true", help="add the per-sequence ensemble columns")
-    p.add_argument("--sequence-gap", type=float, help="seconds that start a new sequence (default: 60)")
-    p.add_argument("--backbone", help="local weights for the model's backbone (must be the same weights)")
-    _common(p)
+    add_cli_options(p, PredictOptions)
+    p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("Serengeti")
     g.add_argument("--serengeti-metadata", metavar="CSV",
                    help="classify exactly these photos (file_name relative to PHOTOS_DIR) and use their seq_id "
@@ -126,9 +107,9 @@ def cmd_featurize(args) -> int:
 
 def cmd_train(args) -> int:
     from ..engines import get_engine
-    engine = get_engine(decode_threads=args.decode_threads)
-    common = dict(backbone=args.backbone, layer=args.layer, flip=args.flip, catalog_path=args.catalog,
-                  runtime=args.runtime, listener=listener(args), C=args.C, engine=engine)
+    o = from_cli(TrainOptions, args)
+    common = dict(backbone=o.backbone, layer=o.layer, flip=o.flip, catalog_path=args.catalog, runtime=o.runtime,
+                  listener=listener(args), C=o.C, engine=get_engine(decode_threads=o.decode_threads))
     if args.serengeti_metadata:
         from ..multilabel import train_multilabel
         report = train_multilabel(args.labels_csv, args.serengeti_metadata, args.out, images_root=args.images,
@@ -142,8 +123,9 @@ def cmd_train(args) -> int:
 
 def cmd_predict(args) -> int:
     from ..engines import get_engine
-    common = dict(by_sequence=args.by_sequence, catalog_path=args.catalog, backbone=args.backbone,
-                  runtime=args.runtime, listener=listener(args), engine=get_engine(decode_threads=args.decode_threads))
+    o = from_cli(PredictOptions, args)
+    common = dict(by_sequence=o.by_sequence, catalog_path=args.catalog, backbone=o.backbone, runtime=o.runtime,
+                  listener=listener(args), engine=get_engine(decode_threads=o.decode_threads))
     if args.serengeti_metadata:
         from ..multilabel import predict_serengeti
         report = predict_serengeti(args.model, args.photos_dir, args.out, args.serengeti_metadata, args.submission,
@@ -152,7 +134,7 @@ def cmd_predict(args) -> int:
         raise ValueError("--submission needs --serengeti-metadata (the sequences and their order)")
     else:
         from ..predict import predict
-        report = predict(args.model, args.photos_dir, args.out, sequence_gap_s=args.sequence_gap, **common)
+        report = predict(args.model, args.photos_dir, args.out, sequence_gap=o.sequence_gap, **common)
     print(report.summary())
     return 0
 

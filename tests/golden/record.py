@@ -76,21 +76,25 @@ def record(out: Path, photos: list[Path], bundle: Path | None = None) -> dict:
     return digests
 
 
+def photo_set(full: bool = False) -> list[Path]:
+    """The quick check's 8 photos (4 animals, 4 frames of the heron burst), or with ``full`` every demo
+    test photo plus the kit's jaguar frames."""
+    folders = ["animals", "heron_burst", "no_animals"] if full else SMALL
+    photos = sorted(p for f in folders for p in (DEMO / "test" / f).iterdir() if p.suffix.lower() in
+                    (".jpg", ".jpeg", ".png", ".webp"))
+    if not full:
+        return photos[:4] + [p for p in photos if "heron" in str(p.parent)][:4]
+    jaguars = REPO.parent / "shared" / "data" / "cameratrap" / "dev" / "animl_Jaguar"
+    return photos + sorted(jaguars.glob("*.[jJ][pP][gG]"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
     ap.add_argument("--full", action="store_true", help="all demo test photos plus the kit's jaguar frames")
     ap.add_argument("--bundle", type=Path, help="use this model bundle instead of training one")
     a = ap.parse_args()
-    folders = ["animals", "heron_burst", "no_animals"] if a.full else SMALL
-    photos = sorted(p for f in folders for p in (DEMO / "test" / f).iterdir() if p.suffix.lower() in
-                    (".jpg", ".jpeg", ".png", ".webp"))
-    if not a.full:
-        photos = photos[:4] + [p for p in photos if "heron" in str(p.parent)][:4]
-    if a.full:
-        jaguars = REPO.parent / "shared" / "data" / "cameratrap" / "dev" / "animl_Jaguar"
-        photos += sorted(jaguars.glob("*.[jJ][pP][gG]"))
-    print(json.dumps(record(a.out, photos, a.bundle), indent=1))
+    print(json.dumps(record(a.out, photo_set(a.full), a.bundle), indent=1))
 
 
 if __name__ == "__main__":
