@@ -135,7 +135,7 @@ def cmd_events(args) -> int:
 def _read_exchange(args, catalog):
     """Catalogue the package / CCT file; returns (ingest report, labels)."""
     methods = ("human", "machine") if args.machine_labels else ("human",)
-    images_dir = getattr(args, "photos_dir", None)
+    images_dir = getattr(args, "photos_dir", None) or getattr(args, "images", None)
     if args.camtrap_dp:
         from .ingest.camtrap_dp import ingest_package, locate_media, package_labels, read_package
         try:

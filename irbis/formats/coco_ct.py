@@ -35,10 +35,10 @@ def survey_to_cct(survey: Survey, taxa: TaxonMap | None = None) -> dict:
     taxa = taxa or TaxonMap()
     names: dict[str, int] = {"empty": 0}
     images, annotations = [], []
-    seqs = survey.sequences
     frames: dict[str, list] = defaultdict(list)
+    seq_of = {p.file: p.seq_id or p.record.sequence_id or p.file for p in survey.photos}
     for p in survey.photos:
-        frames[p.record.sequence_id or p.file].append(p)
+        frames[seq_of[p.file]].append(p)
     frame_num = {}
     for ps in frames.values():
         for k, p in enumerate(sorted(ps, key=lambda p: (p.record.taken_at or "", p.file))):
@@ -46,9 +46,8 @@ def survey_to_cct(survey: Survey, taxa: TaxonMap | None = None) -> dict:
     for p in sorted(survey.photos, key=lambda p: p.file):
         rec = p.record
         image_id = rec.sha256[:16] if rec.sha256 else p.file
-        seq = rec.sequence_id or p.file
         entry = {"id": image_id, "file_name": p.file, "width": rec.width, "height": rec.height,
-                 "seq_id": seq, "seq_num_frames": seqs.get(seq, {}).get("n_frames", frame_num[p.file][1]),
+                 "seq_id": seq_of[p.file], "seq_num_frames": frame_num[p.file][1],
                  "frame_num": frame_num[p.file][0], "location": rec.deployment,
                  "datetime": _cct_time(rec.taken_at),
                  "sha256": rec.sha256}

@@ -119,14 +119,16 @@ def ingest_package(package: CamtrapPackage, catalog: Catalog, images_dir: str | 
 
 def ingest_timed_files(files: dict[str, Path], deployment: dict[str, str], wall_times: dict[str, str],
                        coords: dict[str, tuple[float, float]], catalog: Catalog, sequence_gap_s: float = 60.0,
-                       progress: bool = True) -> PackageIngestReport:
+                       progress: bool = True, root: str | os.PathLike | None = None) -> PackageIngestReport:
     """Catalogue ``files`` (key -> path) under ``deployment[key]`` with coordinates; each deployment's
     clock offset becomes the median of (given wall time - EXIF time), so corrected times match
-    the exchange file's. Shared by the Camtrap DP and COCO Camera Traps readers."""
+    the exchange file's. ``root``: the folder paths are relative to (default: the files' common
+    folder). Shared by the Camtrap DP and COCO Camera Traps readers."""
     report = PackageIngestReport(None, media=len(files), found=len(files))
     if not files:
         return report
-    root = Path(os.path.commonpath([str(p.parent) for p in files.values()]))
+    common = Path(os.path.commonpath([str(p.parent) for p in files.values()]))
+    root = Path(root).resolve() if root and common.is_relative_to(Path(root).resolve()) else common
     mapping = []
     for key, f in files.items():
         lat_lon = coords.get(deployment[key])

@@ -23,7 +23,7 @@ def ingest_cct(data: CCTDataset, catalog: Catalog, images_dir: str | os.PathLike
     by_id = {im.id: im for im in data.images}
     report = ingest_timed_files(files, {i: by_id[i].location or "cct" for i in files},
                                 {i: by_id[i].datetime for i in files if by_id[i].datetime}, {}, catalog,
-                                sequence_gap_s, progress)
+                                sequence_gap_s, progress, root=Path(images_dir) if images_dir else data.path.parent)
     report.media = len(data.images)
     return report
 
