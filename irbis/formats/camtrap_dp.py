@@ -82,11 +82,13 @@ class ExportReport:
     untimed: list[str] = field(default_factory=list)      # photos without a time: not exportable
     private: int = 0
     unmapped: list[str] = field(default_factory=list)
+    validated: bool = False
 
     def summary(self) -> str:
         lines = [f"Camtrap DP 1.0.2 package {self.out}: {self.deployments} deployments, {self.media} media "
                  f"({self.private} with people, filePublic false), {self.observations} observations "
-                 f"({self.events} event-level)"]
+                 f"({self.events} event-level); "
+                 + ("valid against the official schemas" if self.validated else "not validated")]
         if self.untimed:
             lines.append(f"{len(self.untimed)} photo(s) without a time left out (Camtrap DP needs a timestamp): "
                          f"{self.untimed[:5]}")
@@ -352,4 +354,5 @@ def export_camtrap_dp(survey: Survey, out_dir: str | os.PathLike, options: Expor
             problems = validate_package(tmp)
             if problems:
                 raise CamtrapDPError(f"{out_dir} (not written)", problems)
+            report.validated = True
     return report
