@@ -197,7 +197,15 @@ def test_roundtrip_of_the_official_example_export_reimport_same_observations(her
     assert package_labels(package, files).labels == {}                 # people classified none of them
 
 
-def test_results_for_other_photos_are_refused_and_nothing_is_written(detected, tmp_path):
+def _cli(capsys, *args) -> tuple[int, str]:
+    """The irbis command in this process (faster than a subprocess): (exit code, stderr)."""
+    from irbis.cli import main
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def test_results_for_other_photos_are_refused_and_nothing_is_written(detected, tmp_path, capsys):
     md, cat = detected
     res = json.loads(md.read_text())
     res["images"][0]["file"], res["images"][0]["sha256"] = "elsewhere/x.jpg", "0" * 64
@@ -206,8 +214,8 @@ def test_results_for_other_photos_are_refused_and_nothing_is_written(detected, t
     with pytest.raises(SurveyMismatch, match=r"2 photo\(s\) in the results are not in the catalog.*2 photo\(s\) "
                                              r"of the catalog's folder have no result"):
         load_survey(tmp_path / "other.json", cat)
-    proc = run_cli("export", tmp_path / "other.json", "--camtrap-dp", tmp_path / "pkg", "--catalog", cat, check=False)
-    assert proc.returncode == 2 and "2 photo(s) in the results are not in the catalog" in proc.stderr
+    proc = _cli(capsys, "export", tmp_path / "other.json", "--camtrap-dp", tmp_path / "pkg", "--catalog", cat)
+    assert proc[0] == 2 and "2 photo(s) in the results are not in the catalog" in proc[1]
     assert not (tmp_path / "pkg").exists()
     # renamed photos still match through their SHA-256
     res = json.loads(md.read_text())
@@ -216,23 +224,23 @@ def test_results_for_other_photos_are_refused_and_nothing_is_written(detected, t
     write_results(tmp_path / "renamed.json", res)
     assert len(load_survey(tmp_path / "renamed.json", cat).photos) == 10
     # no coordinates: refused, nothing written; an earlier package stays as it was
-    proc = run_cli("export", md, "--camtrap-dp", tmp_path / "pkg", "--catalog", cat, check=False)
-    assert proc.returncode == 2 and "have no coordinates" in proc.stderr and not (tmp_path / "pkg").exists()
+    proc = _cli(capsys, "export", md, "--camtrap-dp", tmp_path / "pkg", "--catalog", cat)
+    assert proc[0] == 2 and "have no coordinates" in proc[1] and not (tmp_path / "pkg").exists()
     write_csv(tmp_path / "deps.csv", ["deployment", "latitude", "longitude"], [["camtrapdp_heron", 50.7, 4.0]])
-    run_cli("export", md, "--camtrap-dp", tmp_path / "pkg", "--catalog", cat, "--deployments", tmp_path / "deps.csv",
-            "--quiet")
+    assert _cli(capsys, "export", md, "--camtrap-dp", tmp_path / "pkg", "--catalog", cat, "--deployments",
+                tmp_path / "deps.csv", "--quiet")[0] == 0
     before = {f.name: f.read_bytes() for f in (tmp_path / "pkg").iterdir()}
-    proc = run_cli("export", tmp_path / "other.json", "--camtrap-dp", tmp_path / "pkg", "--catalog", cat,
-                   "--deployments", tmp_path / "deps.csv", check=False)
-    assert proc.returncode == 2
+    proc = _cli(capsys, "export", tmp_path / "other.json", "--camtrap-dp", tmp_path / "pkg", "--catalog", cat,
+                "--deployments", tmp_path / "deps.csv")
+    assert proc[0] == 2
     assert {f.name: f.read_bytes() for f in (tmp_path / "pkg").iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".pkg")] == []
     # a folder with other files is never replaced
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
-    proc = run_cli("export", md, "--camtrap-dp", tmp_path / "mine", "--catalog", cat, "--deployments",
-                   tmp_path / "deps.csv", check=False)
-    assert proc.returncode == 2 and "other files" in proc.stderr
+    proc = _cli(capsys, "export", md, "--camtrap-dp", tmp_path / "mine", "--catalog", cat, "--deployments",
+                tmp_path / "deps.csv")
+    assert proc[0] == 2 and "other files" in proc[1]
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
 
 

@@ -316,7 +316,7 @@ def _descriptor(deployments: list[dict], observations: list[dict], options: Expo
         "spatial": spatial,
         "temporal": {"start": starts[0], "end": ends[-1]},
         "taxonomic": taxonomic,
-        "irbis": {"results_info": survey.results.get("info", {}), "catalog": survey.catalog_path},
+        "irbis": {"results_info": survey.results.get("info", {})},   # no local paths in a package to publish
     }
 
 
