@@ -150,7 +150,7 @@ def test_export_is_a_valid_package_with_boxes_events_hashes_and_zones(detected, 
     assert events[0]["eventStart"] == "2021-04-11T20:43:09+02:00" and events[0]["eventEnd"].endswith("15+02:00")
 
 
-def test_roundtrip_of_the_official_example_export_reimport_same_observations(heron, schemas, tmp_path):
+def test_roundtrip_of_the_official_example_export_reimport_same_observations(heron, schemas, tmp_path, capsys):
     """Import the kit's package (deployments, media timestamps, observations), export it through
     irbis's MD JSON, re-import: same media times, same coordinates, same boxes and taxa."""
     package = read_package(heron)
@@ -195,6 +195,31 @@ def test_roundtrip_of_the_official_example_export_reimport_same_observations(her
     labels = package_labels(again, locate_media(again, heron), methods=("machine",))
     assert set(labels.labels.values()) == {"Ardea"} and len(labels.labels) == 10
     assert package_labels(package, files).labels == {}                 # people classified none of them
+    # the same through the command line: labels with the package's eventID as sequence
+    code, err = _cli(capsys, "ingest", "--camtrap-dp", heron, "--catalog", tmp_path / "cli.sqlite", "--labels-out",
+                     tmp_path / "labels.csv", "--machine-labels", "--quiet")
+    assert code == 0, err
+    rows = read_rows(tmp_path / "labels.csv")
+    assert len(rows) == 10 and {(r["label"], r["sequence"], r["deployment"]) for r in rows} == {
+        ("Ardea", "7245a2aa", "62c200a9")}
+
+
+def test_event_level_observations_by_people_label_the_media_in_their_window(heron, tmp_path):
+    pkg = _copy_package(heron, tmp_path / "pkg")
+    obs = read_rows(pkg / "observations.csv")
+    for o in obs:
+        if o["observationID"] == "bb027d7e":                # the heron event of the 10 local frames
+            o.update(classificationMethod="human", classifiedBy="a biologist", scientificName="Ardea cinerea")
+    with (pkg / "observations.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(obs[0]))
+        w.writeheader()
+        w.writerows(obs)
+    package = read_package(pkg)
+    files = locate_media(package, heron)
+    assert len(files) == 10
+    labels = package_labels(package, files)
+    assert set(labels.labels.values()) == {"Ardea cinerea"} and len(labels.labels) == 10
+    assert set(labels.sequences.values()) == {"7245a2aa"}
 
 
 def _cli(capsys, *args) -> tuple[int, str]:
