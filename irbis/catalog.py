@@ -88,6 +88,11 @@ class Catalog:
                             (latitude, longitude, name))
         return changed
 
+    def deployment_rows(self) -> list[sqlite3.Row]:
+        """Every deployment: name, clock_offset_s, latitude, longitude."""
+        return self.db.execute("SELECT name, clock_offset_s, latitude, longitude FROM deployments "
+                               "ORDER BY name").fetchall()
+
     def deployments(self) -> dict[str, float]:
         return {r[0]: r[1] for r in self.db.execute("SELECT name, clock_offset_s FROM deployments")}
 

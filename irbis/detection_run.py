@@ -99,7 +99,7 @@ def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOpti
     for rec in records:
         j = done[record_key(rec)]
         frames.append({"file": rec.rel_path, "deployment": rec.deployment, "sequence": rec.sequence_id,
-                       "taken_at": rec.taken_at, "failure": j.get("failure"),
+                       "taken_at": rec.taken_at, "sha256": rec.sha256, "failure": j.get("failure"),
                        "detections": None if j.get("failure") else [dict(d) for d in j.get("detections", [])]})
     repeats = options.repeats
     if repeats is not None:
@@ -118,6 +118,8 @@ def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOpti
     entries: list[dict] = []
     for f in frames:
         extra = {"seq_id": f["sequence"]} if f["sequence"] else {}
+        if f["sha256"]:
+            extra["sha256"] = f["sha256"]   # renamed or moved photos still match their results
         if f["failure"]:
             report.failures[f["file"]] = f["failure"]
             entries.append(image_entry(f["file"], None, failure=f["failure"], **extra))

@@ -7,11 +7,12 @@ from pathlib import Path
 from ..ingest import DEFAULT_SEQUENCE_GAP_S
 from ..options import PredictOptions, TrainOptions, add_cli_options, from_cli
 from . import listener
+from .exchange import add_exchange_options, ingest_exchange, train_exchange
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("ingest", help="catalogue a photo folder: EXIF, deployments, sequences")
-    p.add_argument("photos_dir")
+    p.add_argument("photos_dir", nargs="?", help="the photo folder (optional with --camtrap-dp / --coco-ct)")
     p.add_argument("--catalog")
     p.add_argument("--sequence-gap", type=float, default=DEFAULT_SEQUENCE_GAP_S,
                    help="seconds between frames that start a new sequence (default: %(default)s)")
@@ -20,6 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--deployments", metavar="CSV",
                    help="CSV mapping folder (or file) to deployment; optional latitude, longitude, clock_offset_s")
     p.add_argument("--quiet", action="store_true")
+    add_exchange_options(p, ingest=True)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("featurize", help="compute and cache features for a folder (optional: train and "
@@ -32,8 +34,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_featurize)
 
     p = sub.add_parser("train", help="fit a logistic-regression model bundle from a labels CSV")
-    p.add_argument("labels_csv", help="CSV with columns file,label (paths relative to the CSV); "
-                                      "optional sequence, deployment")
+    p.add_argument("labels_csv", nargs="?", help="CSV with columns file,label (paths relative to the CSV); "
+                                                 "optional sequence, deployment (or --camtrap-dp / --coco-ct)")
     p.add_argument("--out", required=True, help="model bundle to write")
     p.add_argument("--crops", nargs="?", const="megadetector-lite", metavar="DETECTOR",
                    help="learn from each photo's most confident animal box (as `irbis run` crops boxes) "
@@ -46,7 +48,9 @@ def add_parser(sub) -> None:
                    help="photos of a sequence labels CSV: file_name,seq_id[,datetime][,location]; LABELS_CSV "
                         "is then seq_id + one 0/1 column per class and a multilabel model is trained")
     g.add_argument("--images", metavar="DIR",
-                   help="folder the metadata's file names are relative to (default: the metadata's folder)")
+                   help="folder the metadata's file names (or a --camtrap-dp / --coco-ct file's media) are "
+                        "relative to (default: the metadata's / package's folder)")
+    add_exchange_options(p, ingest=False)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="classify every photo of a folder with a model bundle")
@@ -73,6 +77,10 @@ def add_parser(sub) -> None:
 
 
 def cmd_ingest(args) -> int:
+    if args.camtrap_dp or args.coco_ct:
+        return ingest_exchange(args)
+    if not args.photos_dir:
+        raise ValueError("give PHOTOS_DIR (or --camtrap-dp PACKAGE / --coco-ct FILE)")
     from ..catalog import Catalog
     from ..config import default_catalog_path
     from ..ingest import ingest_folder, parse_clock_offsets
@@ -108,8 +116,13 @@ def cmd_featurize(args) -> int:
 def cmd_train(args) -> int:
     from ..engines import get_engine
     o = from_cli(TrainOptions, args)
+    engine = get_engine(decode_threads=o.decode_threads)
+    if args.camtrap_dp or args.coco_ct:
+        return train_exchange(args, o, listener(args), engine)
+    if not args.labels_csv:
+        raise ValueError("give LABELS_CSV (or --camtrap-dp PACKAGE / --coco-ct FILE)")
     common = dict(backbone=o.backbone, layer=o.layer, flip=o.flip, catalog_path=args.catalog, runtime=o.runtime,
-                  listener=listener(args), C=o.C, engine=get_engine(decode_threads=o.decode_threads))
+                  listener=listener(args), C=o.C, engine=engine)
     if args.serengeti_metadata:
         from ..multilabel import train_multilabel
         report = train_multilabel(args.labels_csv, args.serengeti_metadata, args.out, images_root=args.images,

@@ -97,15 +97,20 @@ def ingest_folder(photos_dir: str | os.PathLike, catalog: Catalog,
                   clock_offsets: dict[str, float] | None = None,
                   deployment_csv: str | os.PathLike | None = None,
                   progress: bool = True, threads: int = 2,
-                  files: list[Path] | None = None) -> IngestReport:
+                  files: list[Path] | None = None,
+                  deployment_map: list[tuple[str, str, dict]] | None = None) -> IngestReport:
     """Add new or changed photos below ``photos_dir`` to ``catalog``; idempotent.
 
     ``files``: catalogue only these files (below ``photos_dir``) instead of scanning it.
+    ``deployment_map``: (folder or file, deployment, extra) rows as :func:`read_deployment_map`
+    returns them, instead of a CSV (e.g. from a Camtrap DP package).
     """
     root = Path(photos_dir).resolve()
     if not root.is_dir():
         raise IngestError(f"not a folder: {photos_dir}")
     mapping = read_deployment_map(deployment_csv) if deployment_csv else None
+    if deployment_map is not None:
+        mapping = sorted(deployment_map, key=lambda r: -len(r[0])) + (mapping or [])
     report = IngestReport(root=str(root), catalog=str(catalog.path))
     files = scan_photos(root) if files is None else sorted(Path(f).resolve() for f in files)
     report.scanned = len(files)
