@@ -38,8 +38,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("run", help="the main job: detect, classify every animal box, ensemble bursts, "
                                    "write MegaDetector batch JSON with classifications")
     _common(p, "--detector")
-    p.add_argument("--model", dest="classifier", required=True,
-                   help="classifier model bundle from `irbis train` (its classes label the animal boxes)")
+    p.add_argument("--classifier", "--model", dest="classifier", required=True, metavar="BUNDLE|imagenet-species",
+                   help="model bundle from `irbis train` (its classes label the animal boxes), or imagenet-species: "
+                        "zero-shot species from the backbone's ImageNet head, with taxonomic rollup")
     p.add_argument("--classify-threshold", type=float,
                    help="classify animal boxes from this confidence (default: --threshold)")
     p.add_argument("--no-sequence-ensemble", action="store_true", help="classify each box on its own")

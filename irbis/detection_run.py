@@ -15,12 +15,13 @@ import numpy as np
 from tqdm import tqdm
 
 from .catalog import Catalog, ImageRecord
-from .crops import CROP_MARGIN, classifier_crop
+from .classifiers import classifier_description, classifier_digest, load_classifier
 from .config import default_catalog_path
+from .crops import CROP_MARGIN, classifier_crop
+from .decision import DecisionOptions, LabelPolicy
 from .engines.local import map_prepared
 from .formats.md_json import build_results, image_entry, write_results
 from .ingest import ingest_folder
-from .ingest.metadata import content_hash
 from .models.bundle import ModelBundle
 from .models.detectors import DEFAULT_DETECTOR, resolve_detector
 from .runs import RunJournal
@@ -43,6 +44,7 @@ class RunOptions:
     decode_threads: int = 1
     threads: int = 1                   # inference threads (ONNX Runtime intra-op) for the detector
     sequence_gap_s: float = 60.0
+    decision: DecisionOptions = field(default_factory=DecisionOptions)  # thresholds, rollup, geofence
 
     def settings(self, detector_id: str, model_digest: str | None) -> dict:
         """What must match for a journal to be resumed."""
@@ -137,7 +139,7 @@ def record_key(rec: ImageRecord) -> str:
 
 
 def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOptions,
-             classes: list[str] | None, report: RunReport) -> list[dict]:
+             classes: list[str] | None, report: RunReport, policy: LabelPolicy | None = None) -> list[dict]:
     """Journal records -> MD image entries: repeat elimination, sequence ensemble, classifications."""
     frames = []
     for rec in records:
@@ -149,12 +151,17 @@ def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOpti
         report.repeats_dropped = drop_repeats(frames, options.repeats)
     if classes:
         boxes = [(f["sequence"], d) for f in frames for d in f["detections"] or [] if "probs" in d]
+        deployment = {id(d): f["deployment"] for f in frames for d in f["detections"] or []}
         seq = {}
         if options.by_sequence and boxes:
             seq = ensemble_by_key([s for s, _ in boxes], np.array([d["probs"] for _, d in boxes]), classes)
         for s, d in boxes:
             own = np.asarray(d.pop("probs"))
             p = seq.get(s, own) if options.by_sequence else own
+            if policy is not None:  # calibration, geofence, thresholds, rollup (irbis.decision)
+                d["classifications"] = policy.md_classifications(p, deployment[id(d)])
+                report.class_counts[policy.categories[int(d["classifications"][0][0])]] += 1
+                continue
             order = np.argsort(-p)[:5]
             d["classifications"] = [[str(int(k)), float(p[k])] for k in order]
             report.class_counts[classes[int(order[0])]] += 1
@@ -184,26 +191,34 @@ class Components:
     classes: list[str] | None
     settings: dict
     bundle: ModelBundle | None = None
+    policy: LabelPolicy | None = None
 
 
 def load_components(options: RunOptions, model: str | os.PathLike | None = None) -> Components:
-    bundle = ModelBundle.load(model) if model else None
+    bundle = load_classifier(model) if model else None
     if bundle is not None and bundle.task == "multilabel":
         raise ValueError("irbis run classifies boxes with a single-label model (binary or multiclass)")
     classifier = BoxClassifier(bundle, options.runtime, options.crop_margin) if bundle else None
     detector = resolve_detector(options.detector, runtime=options.runtime, threads=options.threads)
-    settings = options.settings(detector.id, content_hash(model) if model else None)
-    return Components(detector, classifier, bundle.classes if bundle else None, settings, bundle)
+    settings = options.settings(detector.id, classifier_digest(bundle, model) if model else None)
+    policy = LabelPolicy(bundle, options.decision) if bundle else None
+    return Components(detector, classifier, bundle.classes if bundle else None, settings, bundle,
+                      policy if policy is not None and policy.active else None)
 
 
 def results_document(entries: list[dict], options: RunOptions, comp: Components, report: RunReport) -> dict:
-    bundle, classes = comp.bundle, comp.classes
-    return build_results(
+    bundle, classes = comp.bundle, comp.policy.categories if comp.policy else comp.classes
+    doc = build_results(
         entries, detector=f"irbis {options.detector}", typical_threshold=max(options.threshold, 0.2),
         conservative_threshold=options.threshold,
         classification_categories={str(i): c for i, c in enumerate(classes)} if classes else None,
-        classifier=f"irbis logistic regression on {bundle.backbone_arch}/{bundle.layer}" if bundle else None,
+        classifier=classifier_description(bundle) if bundle else None,
         extra_info={"irbis": {"detector_id": comp.detector.id, "repeats_dropped": report.repeats_dropped}})
+    if comp.policy is not None:  # taxonomy strings, as SpeciesNet's MD output has them
+        doc["classification_category_descriptions"] = {
+            str(i): t for i, t in enumerate(comp.policy.descriptions) if t}
+        doc["info"]["irbis"]["decision"] = comp.policy.summary()
+    return doc
 
 
 def run_survey(photos_dir: str | os.PathLike, out: str | os.PathLike, model: str | os.PathLike | None = None,
@@ -220,7 +235,7 @@ def run_survey(photos_dir: str | os.PathLike, out: str | os.PathLike, model: str
         report.resumed = sum(record_key(r) in journal.done for r in records)
         detect_records(records, comp.detector, journal, options, comp.classifier, progress)
         journal.flush()
-        entries = assemble(records, journal.done, options, comp.classes, report)
+        entries = assemble(records, journal.done, options, comp.classes, report, comp.policy)
     write_results(out, results_document(entries, options, comp, report))
     journal.finish()
     return report

@@ -11,7 +11,9 @@ import numpy as np
 
 from .atomic import atomic_write
 from .catalog import Catalog, ImageRecord
+from .classifiers import load_classifier
 from .config import default_catalog_path, feature_cache_path
+from .decision import DecisionOptions, LabelPolicy, relabel_rows
 from .engines.local import featurize_records
 from .feature_cache import FeatureCache
 from .ingest import ingest_folder
@@ -112,15 +114,17 @@ def predict(model_path: str | os.PathLike, photos_dir: str | os.PathLike, out: s
             backbone: str | None = None, runtime: str = "auto", progress: bool = True,
             sequence_gap_s: float | None = None, decode_threads: int = 1,
             serengeti_metadata: str | os.PathLike | None = None,
-            submission: str | os.PathLike | None = None) -> PredictReport:
+            submission: str | os.PathLike | None = None, decision: DecisionOptions | None = None) -> PredictReport:
     """Classify every photo below ``photos_dir`` and write the predictions CSV ``out``.
 
     ``serengeti_metadata``: classify exactly the metadata's photos (``file_name`` relative to
     ``photos_dir``) and use its ``seq_id`` as sequences. ``submission``: also write one row per
     sequence, ``seq_id`` + one probability per class (the per-sequence ensemble), in the metadata's
-    sequence order (without metadata: in order of first photo).
+    sequence order (without metadata: in order of first photo). ``model_path`` may also be
+    ``imagenet-species`` (zero-shot); ``decision``: thresholds, rollup, geofence (:mod:`irbis.decision`).
     """
-    bundle = ModelBundle.load(model_path)
+    bundle = load_classifier(model_path)
+    policy = LabelPolicy(bundle, decision or DecisionOptions())
     if serengeti_metadata is not None:
         from .multilabel import metadata_records
         from .serengeti import read_metadata
@@ -136,6 +140,8 @@ def predict(model_path: str | os.PathLike, photos_dir: str | os.PathLike, out: s
     preds = classify_records(records, bundle, backbone=backbone, runtime=runtime, progress=progress,
                              decode_threads=decode_threads)
     header, rows = preds.rows(by_sequence)
+    if policy.active:  # calibrated, geofenced, thresholded answers in 'predicted' / 'confidence'
+        relabel_rows(header, rows, records, preds.probs, preds.sequence_probs, policy)
     notes = []
     if submission is not None:
         from .multilabel import write_sequence_submission

@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from .calibration import trust_from_cv
 from .catalog import Catalog, ImageRecord
 from .config import default_catalog_path, feature_cache_path
 from .engines.local import FeatureTable, featurize_records
@@ -30,6 +31,7 @@ from .feature_cache import FeatureCache
 from .ingest import ingest_folder
 from .labels import LabelsError, read_labels
 from .models.bundle import ModelBundle
+from .taxonomy import read_label_taxonomy
 from .stages.augment import stack_views, training_flips
 from .stages.featurize import Featurizer
 
@@ -130,7 +132,15 @@ def _cv_grid(X, y, splits, classes, C_grid, make, folds) -> dict:
         "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
                           "support": int(s[i])} for i, c in enumerate(classes)},
         "confusion_matrix": confusion_matrix(y, pred, labels=classes).tolist(),
+        "_oof": oof, "_fold": _fold_of(splits, len(y)),   # for calibration (popped by train)
     }
+
+
+def _fold_of(splits, n: int) -> np.ndarray:
+    fold = np.zeros(n, int)
+    for f, (_, test_idx) in enumerate(splits):
+        fold[test_idx] = f
+    return fold
 
 
 def catalogue_files(paths: list[Path], catalog_path: str | os.PathLike | None = None) -> list[ImageRecord]:
@@ -173,7 +183,8 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
           layer: str = "head", flip: bool = True, catalog_path: str | os.PathLike | None = None,
           runtime: str = "auto", progress: bool = True, C: float | None = None,
           decode_threads: int = 1, serengeti_metadata: str | os.PathLike | None = None,
-          images_root: str | os.PathLike | None = None, crops: str | None = None) -> TrainReport:
+          images_root: str | os.PathLike | None = None, crops: str | None = None,
+          target_precision: float = 0.95, taxonomy: str | os.PathLike | None = None) -> TrainReport:
     """Train and save a bundle; raises LabelsError before writing anything if the CSV is bad.
 
     With ``serengeti_metadata``, ``labels_csv`` is a Serengeti sequence labels file (``seq_id`` +
@@ -181,6 +192,7 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
     ``images_root`` is the folder the metadata's file names are relative to.
     With ``crops`` (a detector name), each photo is represented by its most confident animal box,
     cropped as ``irbis run`` crops boxes: the model then classifies detector boxes.
+    ``target_precision`` / ``taxonomy``: calibration, per-class thresholds and rollup (:mod:`irbis.calibration`).
     """
     if serengeti_metadata is not None:
         from .multilabel import train_multilabel
@@ -191,6 +203,7 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
     classes = sorted({r.label for r in rows})
     if len(classes) < 2:
         raise LabelsError(f"{labels_csv}: needs at least two classes, found {classes}")
+    label_taxonomy = read_label_taxonomy(taxonomy, classes) if taxonomy else {}
     featurizer = Featurizer(backbone, layer=layer, runtime=runtime)
     flips = training_flips(flip)
     if crops:
@@ -213,6 +226,7 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
     metrics: dict = {}
     if C is None:
         metrics = cross_validate(views, y, groups, present)
+        oof, fold = metrics.pop("_oof", None), metrics.pop("_fold", None)
         if "C" not in metrics:
             metrics["C"] = 1.0
         else:
@@ -235,7 +249,10 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
         backbone_name=featurizer.spec.name, backbone_arch=featurizer.spec.arch,
         backbone_digest=featurizer.spec.digest, layer=layer,
         preprocessing=featurizer.prep.as_dict(), classes=list(clf.classes_), classifier=clf,
-        task="binary" if len(present) == 2 else "multiclass", flip_augment=flip, metrics=metrics)
+        task="binary" if len(present) == 2 else "multiclass", flip_augment=flip, metrics=metrics,
+        trust=trust_from_cv(oof if C is None else None, y, fold, present, target_precision, label_taxonomy))
+    metrics["trust"] = {k: bundle.trust[k] for k in ("temperature", "ece_before", "ece_after", "target_precision")
+                        if k in bundle.trust}
     bundle.save(out)
     if len(present) < len(classes):
         print(f"warning: classes without readable photos were dropped: {sorted(set(classes) - set(present))}",
