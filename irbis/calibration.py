@@ -130,3 +130,20 @@ def trust_from_cv(oof: np.ndarray | None, y: np.ndarray, fold: np.ndarray | None
         return {"taxonomy": dict(taxonomy), "fallback": "unknown"} if taxonomy else {}
     y_idx = np.array([classes.index(c) for c in y])
     return fit_trust(oof, y_idx, fold, classes, target_precision, taxonomy)
+
+
+def trust_summary(trust: dict) -> str:
+    """Lines for ``irbis train``'s summary."""
+    if "temperature" not in trust:
+        return "calibration: none (no cross-validation); answers are the top class" + (
+            ", rolled up by the taxonomy" if trust.get("taxonomy") else "")
+    lines = [f"calibration: temperature {trust['temperature']:.3f}; expected calibration error (out of fold) "
+             f"{trust['ece_before']:.3f} before, {trust['ece_after']:.3f} after (cross-fitted)",
+             f"per-class thresholds for precision {trust['target_precision']:g} (below: "
+             f"{'rollup, then ' if trust.get('taxonomy') else ''}unknown):"]
+    for c, thr in zip(trust["threshold_stats"], trust["thresholds"]):
+        st = trust["threshold_stats"][c]
+        note = f"  ({st['note']})" if st.get("note") else ""
+        lines.append(f"  {c:<28} {thr:6.3f}  precision {st['precision']:.3f} recall {st['recall']:.3f} "
+                     f"on {st['answers']} answers{note}")
+    return "\n".join(lines)

@@ -86,5 +86,7 @@ def cmd_train(args) -> int:
                    catalog_path=args.catalog, runtime=args.runtime, progress=not args.quiet, C=args.C,
                    decode_threads=args.decode_threads, crops=args.crops, target_precision=args.target_precision,
                    taxonomy=args.taxonomy)
+    from .calibration import trust_summary
     print(report.summary())
+    print(trust_summary(report.metrics.get("trust", {})))
     return 0

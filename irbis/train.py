@@ -251,8 +251,7 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
         preprocessing=featurizer.prep.as_dict(), classes=list(clf.classes_), classifier=clf,
         task="binary" if len(present) == 2 else "multiclass", flip_augment=flip, metrics=metrics,
         trust=trust_from_cv(oof if C is None else None, y, fold, present, target_precision, label_taxonomy))
-    metrics["trust"] = {k: bundle.trust[k] for k in ("temperature", "ece_before", "ece_after", "target_precision")
-                        if k in bundle.trust}
+    metrics["trust"] = {k: v for k, v in bundle.trust.items() if k != "taxonomy"}
     bundle.save(out)
     if len(present) < len(classes):
         print(f"warning: classes without readable photos were dropped: {sorted(set(classes) - set(present))}",
