@@ -117,7 +117,7 @@ def fit_trust(oof: np.ndarray, y_idx: np.ndarray, fold: np.ndarray, classes: lis
         "ece_after": expected_calibration_error(cross_fitted_temperature(oof, y_idx, fold), y_idx),
         "target_precision": target_precision,
         "thresholds": thresholds,
-        "threshold_stats": dict(zip(classes, stats)),
+        "threshold_stats": dict(zip(classes, stats, strict=True)),
         "taxonomy": dict(taxonomy or {}),
         "fallback": "unknown",
     }
@@ -141,7 +141,7 @@ def trust_summary(trust: dict) -> str:
              f"{trust['ece_before']:.3f} before, {trust['ece_after']:.3f} after (cross-fitted)",
              f"per-class thresholds for precision {trust['target_precision']:g} (below: "
              f"{'rollup, then ' if trust.get('taxonomy') else ''}unknown):"]
-    for c, thr in zip(trust["threshold_stats"], trust["thresholds"]):
+    for c, thr in zip(trust["threshold_stats"], trust["thresholds"], strict=True):
         st = trust["threshold_stats"][c]
         note = f"  ({st['note']})" if st.get("note") else ""
         lines.append(f"  {c:<28} {thr:6.3f}  precision {st['precision']:.3f} recall {st['recall']:.3f} "

@@ -6,7 +6,8 @@ import os
 
 from .ingest.metadata import content_hash
 from .models.bundle import ModelBundle
-from .stages.zero_shot import NAME as ZERO_SHOT, ZeroShotSpecies
+from .stages.zero_shot import NAME as ZERO_SHOT
+from .stages.zero_shot import ZeroShotSpecies
 
 CLASSIFIER_NAMES = (ZERO_SHOT,)
 

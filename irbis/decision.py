@@ -115,7 +115,7 @@ def relabel_rows(header: list[str], rows: list[list], records, probs: np.ndarray
     cols = [("predicted", "confidence")]
     if "sequence_predicted" in header:
         cols.append(("sequence_predicted", "sequence_confidence"))
-    for row, rec, p in zip(rows, records, probs):
+    for row, rec, p in zip(rows, records, probs, strict=True):
         for which, (c_pred, c_conf) in enumerate(cols):
             i, j = header.index(c_pred), header.index(c_conf)
             q = p if which == 0 else sequence_probs.get(rec.sequence_id)

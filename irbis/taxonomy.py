@@ -162,7 +162,8 @@ class Rollup:
         tail = [ANIMAL, UNKNOWN] if fallback == ANIMAL else [UNKNOWN]
         self.categories = self.leaves + [taxon_label(a) for a in self.ancestors] + tail
         self.descriptions = ([join_taxonomy(p) if p else "" for p in self.parts]
-                             + [join_taxonomy(a) for a in self.ancestors] + ["animalia" if t == ANIMAL else "" for t in tail])
+                             + [join_taxonomy(a) for a in self.ancestors]
+                             + ["animalia" if t == ANIMAL else "" for t in tail])
         self._anc_index = {a: len(self.leaves) + i for i, a in enumerate(self.ancestors)}
         # member[a] = leaf indices inside ancestor a
         self._members = {a: np.array([j for j, p in enumerate(self.parts) if p is not None and within(p, a)])

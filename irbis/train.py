@@ -31,9 +31,9 @@ from .feature_cache import FeatureCache
 from .ingest import ingest_folder
 from .labels import LabelsError, read_labels
 from .models.bundle import ModelBundle
-from .taxonomy import read_label_taxonomy
 from .stages.augment import stack_views, training_flips
 from .stages.featurize import Featurizer
+from .taxonomy import read_label_taxonomy
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 # Logistic-regression fits run with one BLAS thread: its small matrix products gain nothing from a

@@ -10,10 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli, validate_md_json, write_csv
-from irbis.calibration import (apply_temperature, class_thresholds, expected_calibration_error, fit_temperature,
-                               fit_trust)
+
+from irbis.calibration import (
+    apply_temperature,
+    class_thresholds,
+    expected_calibration_error,
+    fit_temperature,
+    fit_trust,
+)
 from irbis.decision import DecisionOptions, LabelPolicy
 from irbis.geofence import AllowList, GeofenceError
 from irbis.stages.verify_boxes import GROUPS
@@ -37,7 +42,8 @@ def test_imagenet_table_covers_every_animal_class_and_agrees_with_the_groups():
     assert by[289].common_name == "snow leopard" and by[289].scientific_name == "Panthera uncia"
     assert by[289].taxonomy == ("mammalia", "carnivora", "felidae", "panthera", "uncia")
     assert {by[i].common_name for i in GROUPS["dogs"]} == {"domestic dog"}
-    expect = {"cats": ("mammalia", "carnivora", "felidae"), "wild_canids": ("mammalia", "carnivora"),   # the coarse group holds the hyena too
+    # (the coarse "wild_canids" group holds the hyena too)
+    expect = {"cats": ("mammalia", "carnivora", "felidae"), "wild_canids": ("mammalia", "carnivora"),
               "bears": ("mammalia", "carnivora", "ursidae"), "primates": ("mammalia", "primates"),
               "ungulates": ("mammalia",), "birds": ("aves",), "reptiles": ("reptilia",),
               "amphibians": ("amphibia",)}
@@ -182,7 +188,7 @@ def test_train_records_trust_and_predict_uses_it(kit, tmp_path):
     off = list(csv.DictReader(open(out_off)))
     assert {r["predicted"] for r in off} <= set(bundle.classes)
     assert {r["predicted"] for r in on} <= set(LabelPolicy(bundle).categories)
-    for a, b in zip(on, off):   # a thresholded answer is either the same class or says it is unsure
+    for a, b in zip(on, off, strict=True):   # a thresholded answer is either the same class or says it is unsure
         assert a["predicted"] == b["predicted"] or a["predicted"] == UNKNOWN or "rolled up" in a["predicted"]
     bad = write_csv(tmp_path / "allow.csv", ["species"], [["tiger"]])
     proc = run_cli("predict", model, photos, "--out", tmp_path / "x.csv", "--allow-species", bad, check=False)
