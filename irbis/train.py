@@ -224,6 +224,7 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
     views = [np.stack([table.features[(rec.id, f)] for rec in recs_k]) for f in flips]
     groups, group_kind = _groups(rows_k, recs_k)
     metrics: dict = {}
+    oof = fold = None
     if C is None:
         metrics = cross_validate(views, y, groups, present)
         oof, fold = metrics.pop("_oof", None), metrics.pop("_fold", None)
@@ -250,7 +251,7 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
         backbone_digest=featurizer.spec.digest, layer=layer,
         preprocessing=featurizer.prep.as_dict(), classes=list(clf.classes_), classifier=clf,
         task="binary" if len(present) == 2 else "multiclass", flip_augment=flip, metrics=metrics,
-        trust=trust_from_cv(oof if C is None else None, y, fold, present, target_precision, label_taxonomy))
+        trust=trust_from_cv(oof, y, fold, present, target_precision, label_taxonomy))
     metrics["trust"] = {k: v for k, v in bundle.trust.items() if k != "taxonomy"}
     bundle.save(out)
     if len(present) < len(classes):
