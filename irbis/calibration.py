@@ -117,7 +117,7 @@ def fit_trust(oof: np.ndarray, y_idx: np.ndarray, fold: np.ndarray, classes: lis
         "ece_after": expected_calibration_error(cross_fitted_temperature(oof, y_idx, fold), y_idx),
         "target_precision": target_precision,
         "thresholds": thresholds,
-        "threshold_stats": dict(zip(classes, stats, strict=True)),
+        "threshold_stats": dict(zip(map(str, classes), stats, strict=True)),
         "taxonomy": dict(taxonomy or {}),
         "fallback": "unknown",
     }
