@@ -56,9 +56,18 @@ def run_demo(out: Path, data: Path | None = None, listener: Listener | None = No
             labelled.append((d["bbox"], label))
         boxes_by_file[im["file"]] = labelled
 
+    print("\n== zero-shot species on the main job's animal boxes (imagenet-species: ImageNet head, "
+          "taxonomic rollup; no labels needed)")
+    from .box_species import species_for_boxes
+    for f, answers in sorted(species_for_boxes(md, data / "test", runtime="auto").items()):
+        print(f"  {f[:48]:<48} " + "; ".join(f"{a} {s:.2f}" for _b, a, s in answers))
+        if f in boxes_by_file:
+            boxes_by_file[f] = [(b, f"{lbl} / {a}") for (b, lbl), (_b, a, _s) in
+                                zip(boxes_by_file[f], answers, strict=False)] + boxes_by_file[f][len(answers):]
+
     rows = list(csv.DictReader(open(preds_csv, newline="", encoding="utf-8")))
     print(f"\n== 4/4 results\n{'file':<48} {'truth':<10} {'photo':<10} {'conf':>5}  {'burst ensemble':<14}")
-    correct = seq_correct = n = 0
+    correct = seq_correct = n = unsure = 0
     groups: dict[str, list[dict]] = {}
     for r in rows:
         folder = r["file"].split("/")[0]
@@ -69,7 +78,8 @@ def run_demo(out: Path, data: Path | None = None, listener: Listener | None = No
         n += 1
         correct += r["predicted"] == truth
         seq_correct += r["sequence_predicted"] == truth
-        mark = "" if r["predicted"] == truth else "  <-- wrong"
+        unsure += r["predicted"] == "unknown"   # below the class's cross-validated threshold
+        mark = "" if r["predicted"] == truth else "  <-- unsure" if r["predicted"] == "unknown" else "  <-- wrong"
         print(f"{r['file'][:48]:<48} {truth:<10} {r['predicted']:<10} {float(r['confidence']):>5.2f}  "
               f"{r['sequence_predicted']:<14}{mark}")
         groups.setdefault(folder, []).append({
@@ -94,7 +104,8 @@ def run_demo(out: Path, data: Path | None = None, listener: Listener | None = No
                          "Trained on bundled real photos, evaluated on held-out ones and a real night-IR "
                          "camera-trap burst (proxy data: curated photos, not a camera-trap survey).",
                          metrics, groups)
-    print(f"\naccuracy per photo {acc:.3f} ({correct}/{n}); with sequence ensembling {seq_acc:.3f}")
+    print(f"\naccuracy per photo {acc:.3f} ({correct}/{n}, {unsure} answered 'unknown': below the "
+          f"cross-validated threshold for precision 0.95); with sequence ensembling {seq_acc:.3f}")
     print(f"detector: boxes on {found}/{n_animal} animal photos and {false_boxes}/{n - n_animal} animal-free ones")
     print(f"model: {model}\npredictions: {preds_csv}\nMegaDetector JSON: {md_json}\nHTML summary: {page}")
     return 0

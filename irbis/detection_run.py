@@ -16,6 +16,7 @@ import numpy as np
 
 from .catalog import Catalog
 from .config import default_catalog_path
+from .decision import LabelPolicy
 from .engines import Engine, get_engine
 from .formats.md_json import build_results, image_entry, write_results
 from .ingest import ingest_folder
@@ -24,6 +25,7 @@ from .options import DEFAULT_THRESHOLD, RunOptions
 from .progress import Listener
 from .records import CATEGORY_NAMES, ImageRecord, record_key
 from .runs import RunJournal
+from .stages.classifiers import classifier_description
 from .stages.classify import ClassifierSpec
 from .stages.ensemble import ensemble_by_key
 from .stages.repeat_detections import drop_repeats
@@ -93,7 +95,7 @@ def detect_records(records: list[ImageRecord], stage: SurveyStage, journal, engi
 
 
 def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOptions,
-             classes: list[str] | None, report: RunReport) -> list[dict]:
+             classes: list[str] | None, report: RunReport, policy: LabelPolicy | None = None) -> list[dict]:
     """Journal records -> MD image entries: repeat elimination, sequence ensemble, classifications."""
     frames: list[dict[str, Any]] = []
     for rec in records:
@@ -106,12 +108,17 @@ def assemble(records: list[ImageRecord], done: dict[str, dict], options: RunOpti
         report.repeats_dropped = drop_repeats(frames, repeats)
     if classes:
         boxes = [(f["sequence"], d) for f in frames for d in f["detections"] or [] if "probs" in d]
+        deployment = {id(d): f["deployment"] for f in frames for d in f["detections"] or []}
         seq: dict = {}
         if options.sequence_ensemble and boxes:
             seq = ensemble_by_key([s for s, _ in boxes], np.array([d["probs"] for _, d in boxes]), classes)
         for s, d in boxes:
             own = np.asarray(d.pop("probs"))
             p = seq.get(s, own) if options.sequence_ensemble else own
+            if policy is not None:  # calibration, geofence, thresholds, rollup (irbis.decision)
+                d["classifications"] = policy.md_classifications(p, deployment[id(d)])
+                report.class_counts[policy.categories[int(d["classifications"][0][0])]] += 1
+                continue
             order = np.argsort(-p)[:5]
             d["classifications"] = [[str(int(k)), float(p[k])] for k in order]
             report.class_counts[classes[int(order[0])]] += 1
@@ -142,6 +149,7 @@ class Components:
     classes: list[str] | None
     settings: dict
     bundle: ModelBundle | None = None
+    policy: LabelPolicy | None = None
 
 
 def load_components(options: RunOptions, model: str | os.PathLike | None = None) -> Components:
@@ -153,17 +161,24 @@ def load_components(options: RunOptions, model: str | os.PathLike | None = None)
     if bundle is not None and bundle.task == "multilabel":
         raise ValueError("irbis run classifies boxes with a single-label model (binary or multiclass)")
     settings = options.settings(stage.detector.id, stage.classifier.digest if stage.classifier else None)
-    return Components(stage, bundle.classes if bundle else None, settings, bundle)
+    policy = LabelPolicy(bundle, options.decision) if bundle is not None else None
+    return Components(stage, bundle.classes if bundle else None, settings, bundle,
+                      policy if policy is not None and policy.active else None)
 
 
 def results_document(entries: list[dict], options: RunOptions, comp: Components, report: RunReport) -> dict:
-    bundle, classes = comp.bundle, comp.classes
-    return build_results(
+    bundle, classes = comp.bundle, comp.policy.categories if comp.policy else comp.classes
+    doc = build_results(
         entries, detector=f"irbis {options.detector}", typical_threshold=max(options.threshold, DEFAULT_THRESHOLD),
         conservative_threshold=options.threshold,
         classification_categories={str(i): c for i, c in enumerate(classes)} if classes else None,
-        classifier=f"irbis logistic regression on {bundle.backbone_arch}/{bundle.layer}" if bundle else None,
+        classifier=classifier_description(bundle) if bundle else None,
         extra_info={"irbis": {"detector_id": comp.stage.detector.id, "repeats_dropped": report.repeats_dropped}})
+    if comp.policy is not None:  # taxonomy strings, as SpeciesNet's MD output has them
+        doc["classification_category_descriptions"] = {
+            str(i): t for i, t in enumerate(comp.policy.descriptions) if t}
+        doc["info"]["irbis"]["decision"] = comp.policy.summary()
+    return doc
 
 
 def run_survey(photos_dir: str | os.PathLike, out: str | os.PathLike, model: str | os.PathLike | None = None,
@@ -181,7 +196,7 @@ def run_survey(photos_dir: str | os.PathLike, out: str | os.PathLike, model: str
         detect_records(records, comp.stage, journal, engine or get_engine(decode_threads=options.decode_threads),
                        listener)
         journal.flush()
-        entries = assemble(records, journal.done, options, comp.classes, report)
+        entries = assemble(records, journal.done, options, comp.classes, report, comp.policy)
     write_results(out, results_document(entries, options, comp, report))
     journal.finish()
     return report

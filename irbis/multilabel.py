@@ -30,10 +30,12 @@ from threadpoolctl import threadpool_limits
 
 from .catalog import Catalog
 from .config import default_catalog_path
+from .decision import LabelPolicy
 from .engines import Engine, get_engine
 from .ingest import ingest_folder
 from .labels import LabelsError
 from .models.bundle import ModelBundle
+from .options import DecisionOptions
 from .predict import PredictReport, classify_records, write_predictions
 from .progress import Listener
 from .records import ImageRecord
@@ -251,7 +253,8 @@ def predict_serengeti(model_path: str | os.PathLike, photos_dir: str | os.PathLi
                       metadata_csv: str | os.PathLike, submission: str | os.PathLike | None = None,
                       by_sequence: bool = False, catalog_path: str | os.PathLike | None = None,
                       backbone: str | None = None, runtime: str = "auto", listener: Listener | None = None,
-                      decode_threads: int = 1, engine: Engine | None = None) -> PredictReport:
+                      decode_threads: int = 1, engine: Engine | None = None,
+                      decision: DecisionOptions | None = None) -> PredictReport:
     """``irbis predict --serengeti-metadata``: classify exactly the metadata's photos (``file_name``
     relative to ``photos_dir``) with its ``seq_id`` as sequences; ``submission``: also write one row per
     sequence, ``seq_id`` + one probability per class (the per-sequence ensemble), in the metadata's order."""
@@ -269,6 +272,7 @@ def predict_serengeti(model_path: str | os.PathLike, photos_dir: str | os.PathLi
         if fallback:
             notes.append(f"{len(fallback)} sequence(s) without a readable photo got the training class prior: "
                          f"{', '.join(fallback[:10])}")
-    report = write_predictions(out, preds, by_sequence)
+    policy = LabelPolicy(bundle, decision or DecisionOptions()) if bundle.task != "multilabel" else None
+    report = write_predictions(out, preds, by_sequence, policy)
     report.notes = notes
     return report

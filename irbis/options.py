@@ -29,6 +29,32 @@ def option(default: Any, help: str, *, cli: bool = True, api: bool = True, ge: f
                                             "choices": choices, "metavar": metavar, "off_help": off_help})
 
 
+THRESHOLD_MODES = ("per-class", "calibrated", "off")
+
+
+@dataclass(frozen=True)
+class DecisionOptions:
+    """How a classifier's probabilities become answers (:mod:`irbis.decision`): calibration, the bundle's
+    per-class thresholds, taxonomic rollup below them, and a geofence."""
+
+    threshold_mode: str = option("per-class", "per-class (default): calibrated probabilities, the bundle's "
+                                 "per-class thresholds, below them the rollup or 'unknown'; calibrated: calibrated "
+                                 "top class; off: raw top class", api=False, choices=THRESHOLD_MODES)
+    allow_species: str | None = option(None, "allow-list CSV: species,[deployment],[country] rows; other species "
+                                       "are suppressed and the rest renormalised (a class, common or scientific "
+                                       "name, or a taxon such as Felidae)", api=False, metavar="CSV")
+    country: str | None = option(None, "country code selecting the allow-list's country rows", api=False,
+                                 metavar="CODE")
+    min_confidence: float | None = option(None, "one threshold for every class instead of the bundle's "
+                                          "(imagenet-species: 0.5)", api=False, ge=0.0, le=1.0, metavar="P")
+
+    def __post_init__(self):
+        if self.threshold_mode not in THRESHOLD_MODES:
+            raise ValueError(f"threshold mode {self.threshold_mode!r}: choose one of {', '.join(THRESHOLD_MODES)}")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min confidence {self.min_confidence} is not between 0 and 1")
+
+
 @dataclass
 class RunOptions:
     """Settings of ``irbis detect`` / ``irbis run`` and of a batch-API job."""
@@ -59,6 +85,8 @@ class RunOptions:
     decode_threads: int = option(1, "threads decoding photos (default: %(default)s)", api=False, ge=1)
     threads: int = option(DEFAULT_THREADS, "detector inference threads (default: %(default)s, both cores of a "
                           "laptop; decoding takes little of the second)", api=False, ge=1)
+    decision: DecisionOptions = field(default_factory=DecisionOptions,
+                                      metadata={"help": "answers from probabilities", "cli": False, "api": False})
 
     @property
     def repeats(self) -> RepeatOptions | None:
@@ -77,7 +105,10 @@ class RunOptions:
     def from_dict(cls, d: dict) -> "RunOptions":
         """From a stored job's options (unknown keys, e.g. the classifier's name, are ignored)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        values = {k: v for k, v in d.items() if k in names}
+        if isinstance(values.get("decision"), dict):
+            values["decision"] = DecisionOptions(**values["decision"])
+        return cls(**values)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +128,12 @@ class TrainOptions:
     runtime: str = option("auto", "inference runtime (default: ONNX Runtime when installed)", api=False,
                           choices=RUNTIMES)
     decode_threads: int = option(1, "threads decoding photos (default: %(default)s)", api=False, ge=1)
+    target_precision: float = option(0.95, "per-class thresholds are chosen by cross-validation to reach this "
+                                     "precision; below them `irbis predict` / `irbis run` answer 'unknown' "
+                                     "(default: %(default)s)", api=False, ge=0.0, le=1.0)
+    taxonomy: str | None = option(None, "label,taxonomy (class;order;family;genus;species) per class: unsure "
+                                  "answers roll up to the common genus / family / order instead of 'unknown'",
+                                  api=False, metavar="CSV")
 
 
 @dataclass

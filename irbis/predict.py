@@ -11,10 +11,11 @@ import numpy as np
 from .atomic import write_csv_atomic
 from .catalog import Catalog
 from .config import default_catalog_path
+from .decision import LabelPolicy, relabel_rows
 from .engines import Engine, get_engine
 from .features import compute_features
 from .ingest import DEFAULT_SEQUENCE_GAP_S, ingest_folder
-from .options import PredictOptions
+from .options import DecisionOptions, PredictOptions
 from .progress import Listener
 from .records import ImageRecord
 from .stages.classify import ClassifierSpec, ImageClassifier
@@ -105,9 +106,13 @@ def folder_records(photos_dir: str | os.PathLike, catalog_path: str | os.PathLik
         return catalog.images(photos_dir)
 
 
-def write_predictions(out: str | os.PathLike, preds: Predictions, by_sequence: bool = False) -> PredictReport:
-    """The predictions CSV, written atomically, and the report summarising it."""
+def write_predictions(out: str | os.PathLike, preds: Predictions, by_sequence: bool = False,
+                      policy: LabelPolicy | None = None) -> PredictReport:
+    """The predictions CSV, written atomically, and the report summarising it. ``policy``: calibrated,
+    geofenced, thresholded answers in 'predicted' / 'confidence' (:mod:`irbis.decision`)."""
     header, rows = preds.rows(by_sequence)
+    if policy is not None and policy.active:
+        relabel_rows(header, rows, preds.records, preds.probs, preds.sequence_probs, policy)
     write_csv_atomic(out, header, rows)
     records = preds.records
     counts = Counter(r[2] for r in rows if r[2])
@@ -120,9 +125,14 @@ def predict(model_path: str | os.PathLike, photos_dir: str | os.PathLike, out: s
             by_sequence: bool = PredictOptions.by_sequence, catalog_path: str | os.PathLike | None = None,
             backbone: str | None = PredictOptions.backbone, runtime: str = PredictOptions.runtime,
             listener: Listener | None = None, sequence_gap: float | None = PredictOptions.sequence_gap,
-            decode_threads: int = PredictOptions.decode_threads, engine: Engine | None = None) -> PredictReport:
-    """Classify every photo below ``photos_dir`` and write the predictions CSV ``out``."""
+            decode_threads: int = PredictOptions.decode_threads, engine: Engine | None = None,
+            decision: DecisionOptions | None = None) -> PredictReport:
+    """Classify every photo below ``photos_dir`` and write the predictions CSV ``out``.
+
+    ``model_path`` may also be ``imagenet-species`` (zero-shot); ``decision``: thresholds, rollup,
+    geofence (:mod:`irbis.decision`)."""
     classifier = ClassifierSpec(str(model_path), backbone, runtime).build()
+    policy = LabelPolicy(classifier.bundle, decision or DecisionOptions())
     records = folder_records(photos_dir, catalog_path, sequence_gap, progress=listener is not None)
     preds = classify_records(records, classifier, engine or get_engine(decode_threads=decode_threads), listener)
-    return write_predictions(out, preds, by_sequence)
+    return write_predictions(out, preds, by_sequence, policy)

@@ -29,6 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from .calibration import trust_from_cv
 from .catalog import Catalog
 from .config import default_catalog_path
 from .engines import Engine, get_engine
@@ -42,6 +43,7 @@ from .records import ImageRecord
 from .stages.augment import stack_views, training_flips
 from .stages.crops import CropFeaturizeSpec
 from .stages.featurize import FeaturizeSpec, FeaturizeStage
+from .taxonomy import read_label_taxonomy
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 # Logistic-regression fits run with one BLAS thread: its small matrix products gain nothing from a
@@ -141,7 +143,15 @@ def _cv_grid(X, y, splits, classes, C_grid, make, folds) -> dict:
         "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
                           "support": int(s[i])} for i, c in enumerate(classes)},
         "confusion_matrix": confusion_matrix(y, pred, labels=classes).tolist(),
+        "_oof": oof, "_fold": _fold_of(splits, len(y)),   # for calibration (popped by train)
     }
+
+
+def _fold_of(splits, n: int) -> np.ndarray:
+    fold = np.zeros(n, int)
+    for f, (_, test_idx) in enumerate(splits):
+        fold[test_idx] = f
+    return fold
 
 
 def catalogue_files(paths: list[Path], catalog_path: str | os.PathLike | None = None) -> list[ImageRecord]:
@@ -167,17 +177,20 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
           catalog_path: str | os.PathLike | None = None, runtime: str = TrainOptions.runtime,
           listener: Listener | None = None, C: float | None = TrainOptions.C,
           decode_threads: int = TrainOptions.decode_threads, crops: str | None = None,
-          engine: Engine | None = None) -> TrainReport:
+          engine: Engine | None = None, target_precision: float = TrainOptions.target_precision,
+          taxonomy: str | os.PathLike | None = TrainOptions.taxonomy) -> TrainReport:
     """Train and save a bundle; raises LabelsError before writing anything if the CSV is bad.
 
     With ``crops`` (a detector name), each photo is represented by its most confident animal box,
     cropped as ``irbis run`` crops boxes: the model then classifies detector boxes.
     (Serengeti sequence labels train a multilabel model: :func:`irbis.multilabel.train_multilabel`.)
+    ``target_precision`` / ``taxonomy``: calibration, per-class thresholds and rollup (:mod:`irbis.calibration`).
     """
     rows = read_labels(labels_csv)
     classes = sorted({r.label for r in rows})
     if len(classes) < 2:
         raise LabelsError(f"{labels_csv}: needs at least two classes, found {classes}")
+    label_taxonomy = read_label_taxonomy(taxonomy, classes) if taxonomy else {}
     flips = training_flips(flip)
     spec = FeaturizeSpec(backbone, layer, runtime, 1, flips)
     stage = spec.build() if not crops else CropFeaturizeSpec(spec, crops).build()
@@ -197,8 +210,10 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
     views = [np.stack([table.features[(rec.id, f)] for rec in recs_k]) for f in flips]
     groups, group_kind = _groups(rows_k, recs_k)
     metrics: dict = {}
+    oof = fold = None
     if C is None:
         metrics = cross_validate(views, y, groups, present)
+        oof, fold = metrics.pop("_oof", None), metrics.pop("_fold", None)
         if "C" not in metrics:
             metrics["C"] = 1.0
         else:
@@ -221,7 +236,9 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
         backbone_name=featurizer.spec.name, backbone_arch=featurizer.spec.arch,
         backbone_digest=featurizer.spec.digest, layer=layer,
         preprocessing=featurizer.prep.as_dict(), classes=list(clf.classes_), classifier=clf,
-        task="binary" if len(present) == 2 else "multiclass", flip_augment=flip, metrics=metrics)
+        task="binary" if len(present) == 2 else "multiclass", flip_augment=flip, metrics=metrics,
+        trust=trust_from_cv(oof, y, fold, present, target_precision, label_taxonomy))
+    metrics["trust"] = {k: v for k, v in bundle.trust.items() if k != "taxonomy"}
     bundle.save(out)
     if len(present) < len(classes):
         print(f"warning: classes without readable photos were dropped: {sorted(set(classes) - set(present))}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..ingest import DEFAULT_SEQUENCE_GAP_S
-from ..options import PredictOptions, TrainOptions, add_cli_options, from_cli
+from ..options import DecisionOptions, PredictOptions, TrainOptions, add_cli_options, from_cli
 from . import listener
 from .exchange import add_exchange_options, ingest_exchange, train_exchange
 
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
                                          "predict do it themselves)")
     p.add_argument("photos_dir")
     p.add_argument("--flip", action="store_true", help="also featurize horizontally flipped copies")
-    add_cli_options(p, TrainOptions, skip=("flip", "C"))
+    add_cli_options(p, TrainOptions, skip=("flip", "C", "target_precision", "taxonomy"))
     p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_featurize)
@@ -53,11 +53,14 @@ def add_parser(sub) -> None:
     add_exchange_options(p, ingest=False)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("predict", help="classify every photo of a folder with a model bundle")
-    p.add_argument("model")
+    p = sub.add_parser("predict", help="classify every photo of a folder with a model bundle (or imagenet-species)")
+    p.add_argument("model", help="model bundle from `irbis train`, or imagenet-species (zero-shot species from the "
+                                 "backbone's ImageNet head, with taxonomic rollup)")
     p.add_argument("photos_dir")
     p.add_argument("--out", required=True, help="predictions CSV to write")
     add_cli_options(p, PredictOptions)
+    add_cli_options(p.add_argument_group("species answers (calibration, thresholds, rollup, geofence)"),
+                    DecisionOptions)
     p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("Serengeti")
@@ -129,7 +132,12 @@ def cmd_train(args) -> int:
                                   **common)
     else:
         from ..train import train
-        report = train(args.labels_csv, args.out, crops=args.crops, **common)
+        report = train(args.labels_csv, args.out, crops=args.crops, target_precision=o.target_precision,
+                       taxonomy=o.taxonomy, **common)
+        from ..calibration import trust_summary
+        print(report.summary())
+        print(trust_summary(report.metrics.get("trust", {})))
+        return 0
     print(report.summary())
     return 0
 
@@ -138,7 +146,8 @@ def cmd_predict(args) -> int:
     from ..engines import get_engine
     o = from_cli(PredictOptions, args)
     common = dict(by_sequence=o.by_sequence, catalog_path=args.catalog, backbone=o.backbone, runtime=o.runtime,
-                  listener=listener(args), engine=get_engine(decode_threads=o.decode_threads))
+                  listener=listener(args), engine=get_engine(decode_threads=o.decode_threads),
+                  decision=from_cli(DecisionOptions, args))
     if args.serengeti_metadata:
         from ..multilabel import predict_serengeti
         report = predict_serengeti(args.model, args.photos_dir, args.out, args.serengeti_metadata, args.submission,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..options import RunOptions, add_cli_options, from_cli
+from ..options import DecisionOptions, RunOptions, add_cli_options, from_cli
 from . import listener
 
 
@@ -35,8 +35,11 @@ def add_parser(sub) -> None:
                                    "write MegaDetector batch JSON with classifications")
     _common(p)
     add_cli_options(p, RunOptions)
-    p.add_argument("--model", dest="classifier", required=True,
-                   help="classifier model bundle from `irbis train` (its classes label the animal boxes)")
+    add_cli_options(p.add_argument_group("species answers (calibration, thresholds, rollup, geofence)"),
+                    DecisionOptions)
+    p.add_argument("--classifier", "--model", dest="classifier", required=True, metavar="BUNDLE|imagenet-species",
+                   help="model bundle from `irbis train` (its classes label the animal boxes), or imagenet-species: "
+                        "zero-shot species from the backbone's ImageNet head, with taxonomic rollup")
     p.set_defaults(func=cmd_run)
 
 
@@ -49,7 +52,7 @@ def cmd_detect(args) -> int:
 
 def cmd_run(args) -> int:
     from ..detection_run import run_survey
-    report = run_survey(args.photos_dir, args.out, args.classifier, from_cli(RunOptions, args), args.catalog,
-                        listener(args))
+    options = from_cli(RunOptions, args, decision=from_cli(DecisionOptions, args))
+    report = run_survey(args.photos_dir, args.out, args.classifier, options, args.catalog, listener(args))
     print(report.summary())
     return 0

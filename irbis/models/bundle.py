@@ -39,6 +39,7 @@ class ModelBundle:
     task: str = "multiclass"    # binary | multiclass | multilabel (independent per-class probabilities)
     flip_augment: bool = True
     metrics: dict = field(default_factory=dict)
+    trust: dict = field(default_factory=dict)   # calibration, per-class thresholds, taxonomy (irbis.calibration)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     irbis_version: str = __version__
 

@@ -178,7 +178,7 @@ class Worker:
         done = {record_key(r): stored[r.rel_path] for r in records}
         out = folder / "results.json"
         report = RunReport(out=str(out))
-        entries = assemble(records, done, options, comp.classes, report)
+        entries = assemble(records, done, options, comp.classes, report, comp.policy)
         write_results(out, results_document(entries, options, comp, report))
         if self.lost.is_set() or not self.store.complete_job(c, str(out)):
             raise LeaseLost()

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
-from ..hashing import content_hash
 from ..models.bundle import ModelBundle
 from ..records import ImageRecord
+from .classifiers import classifier_digest, load_classifier
 from .crops import CROP_MARGIN, classifier_crop
 from .featurize import Featurizer, FeaturizeSpec
 
@@ -25,7 +25,7 @@ from .featurize import Featurizer, FeaturizeSpec
 class ClassifierSpec:
     """Picklable description of an :class:`ImageClassifier`: the bundle file and how to run it."""
 
-    bundle: str                      # path to the model bundle
+    bundle: str                      # path to the model bundle, or imagenet-species (zero-shot)
     backbone: str | None = None      # local weights for the bundle's backbone (must be the same weights)
     runtime: str = "auto"
     threads: int = 1
@@ -44,9 +44,9 @@ class ImageClassifier:
 
     failure_label = "classifier"
 
-    def __init__(self, spec: ClassifierSpec, bundle: ModelBundle | None = None):
+    def __init__(self, spec: ClassifierSpec, bundle: ModelBundle | Any | None = None):
         self.spec = spec
-        self.bundle = bundle or ModelBundle.load(spec.bundle)
+        self.bundle = bundle or load_classifier(spec.bundle)
         self.featurizer = Featurizer(self.bundle.backbone(spec.backbone), layer=self.bundle.layer,
                                      runtime=spec.runtime, threads=spec.threads)
         self._digest: str | None = None
@@ -59,7 +59,7 @@ class ImageClassifier:
     def digest(self) -> str:
         """SHA-256 of the bundle file: what a run journal must match to be resumed."""
         if self._digest is None:
-            self._digest = content_hash(self.spec.bundle)
+            self._digest = classifier_digest(self.bundle, self.spec.bundle)
         return self._digest
 
     @property

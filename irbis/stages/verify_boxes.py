@@ -31,11 +31,11 @@ from PIL import Image
 
 from ..geometry import square_crop, suppress_contained  # noqa: F401  (square_crop re-exported for benches)
 from ..imageio import Preprocessing, network_input, open_image
-from ..models.registry import load_module
 from ..models.yolox import nms
 from ..records import ANIMAL, PERSON, VEHICLE  # noqa: F401
 from .detect import DetectMeta, Detector, content_size, letterbox
 from .featurize import Featurizer
+from .imagenet_head import ImageNetHead
 
 # ImageNet-1k animal classes (0-397) in coarse groups.
 GROUPS: dict[str, tuple[int, ...]] = {
@@ -106,9 +106,7 @@ class BoxVerifier:
         self.featurizer = featurizer or Featurizer("efficientnet-lite0")
         if self.featurizer.layer != "head" or not self.featurizer.spec.arch.startswith("efficientnet-lite"):
             raise ValueError("box verification needs an EfficientNet-Lite featurizer cut at 'head'")
-        fc = load_module(self.featurizer.spec)._fc
-        self._w = fc.weight.detach().numpy().T.astype(np.float32).copy()
-        self._b = fc.bias.detach().numpy().astype(np.float32).copy()
+        self.head = ImageNetHead(self.featurizer.spec)
         self.options = options
         size = self.featurizer.prep.crop
         self._prep = Preprocessing(size, size, self.featurizer.prep.mean, self.featurizer.prep.std)
@@ -143,11 +141,8 @@ class BoxVerifier:
     def class_probs(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, 224, 224) crops -> (N, 1000) ImageNet probabilities."""
         if len(batch) == 0:
-            return np.zeros((0, len(self._b)), np.float32)
-        logits = self.featurizer.run(batch) @ self._w + self._b
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+            return np.zeros((0, self.head.n_classes), np.float32)
+        return self.head.probs(self.featurizer.run(batch))
 
     def scores(self, probs: np.ndarray) -> np.ndarray:
         """(N, 1000) -> (N, 4): animal mass, largest single-group mass, person mass, vehicle mass."""
