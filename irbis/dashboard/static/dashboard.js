@@ -156,7 +156,7 @@ function boxes(svg, dets, conf) {
     if (d.conf < conf) continue;
     const [x, y, w, h] = d.bbox;
     el("svg:rect", {x, y, width: w, height: h, fill: "none", stroke: CAT_COLOR[d.category] || "#fff",
-                    "stroke-width": 0.006, "vector-effect": "non-scaling-stroke", class: "box"}, svg);
+                    "stroke-width": 2.5, "vector-effect": "non-scaling-stroke", class: "box"}, svg);
   }
 }
 async function loadReview(order) {
@@ -167,9 +167,10 @@ async function loadReview(order) {
   const grid = clear($("grid")), conf = parseFloat($("conf").value);
   for (const p of d.photos) {
     const tile = el("div", {class: "tile", "data-id": p.id}, grid);
-    const img = el("img", {src: `/thumb/${p.id}`, loading: "lazy", alt: p.file}, tile);
+    const frame = el("div", {class: "frame"}, tile);
+    const img = el("img", {src: `/thumb/${p.id}`, loading: "lazy", alt: p.file}, frame);
     img.onerror = () => { img.alt = p.failure || "unreadable"; };
-    const svg = el("svg:svg", {viewBox: "0 0 1 1", preserveAspectRatio: "none"}, tile);
+    const svg = el("svg:svg", {viewBox: "0 0 1 1", preserveAspectRatio: "none"}, frame);
     boxes(svg, p.detections, conf);
     const top = p.detections.filter((x) => x.conf >= conf).map((x) => `${x.label} ${x.conf.toFixed(2)}`).join(", ");
     el("p", {}, tile, `${p.survey}/${p.file}`); el("p", {}, tile, p.failure ? "failed: " + p.failure : top || "empty");
