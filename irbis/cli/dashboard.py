@@ -96,7 +96,7 @@ def cmd_watch(args) -> int:
 
     def batch(n, watcher):
         s = watcher.stats
-        print(f"irbis watch: +{n} photo(s); {s.photos} in results, {s.failures} failed; landed-to-written "
+        print(f"irbis watch: +{s.new} new photo(s); {s.photos} in results, {s.failures} failed; landed-to-written "
               f"{max(s.latencies_s[-n:]):.1f}s", flush=True)
     try:
         stats = w.run(args.exit_when_idle, batch)

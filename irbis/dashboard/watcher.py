@@ -34,6 +34,7 @@ class WatchStats:
     batches: int = 0
     photos: int = 0
     failures: int = 0
+    new: int = 0                 # photos detected in the last batch (the rest were in the journal)
     latencies_s: list[float] = field(default_factory=list)   # first seen -> results written
 
 
@@ -109,6 +110,7 @@ class Watcher:
             ingest_folder(self.folder, catalog, sequence_gap_s=self.options.sequence_gap, progress=False,
                           files=[Path(k) for k in self.accepted])
             records = catalog.images(paths=list(self.accepted))
+        before = len(self.journal.done)
         detect_records(records, self.comp.stage, self.journal,
                        get_engine(decode_threads=self.options.decode_threads), self.listener)
         self.journal.flush()
@@ -121,6 +123,7 @@ class Watcher:
         self.stats.batches += 1
         self.stats.photos = report.photos
         self.stats.failures = len(report.failures)
+        self.stats.new = len(self.journal.done) - before
         self.stats.latencies_s += [done - self.accepted[str(p.resolve())] for p in ready]
         return len(ready)
 
