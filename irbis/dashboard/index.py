@@ -14,11 +14,12 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..records import CATEGORY_NAMES
 
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS surveys (
     id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, source TEXT, photos_root TEXT,
@@ -27,18 +28,25 @@ CREATE TABLE IF NOT EXISTS surveys (
 CREATE TABLE IF NOT EXISTS photos (
     id INTEGER PRIMARY KEY, survey_id INTEGER NOT NULL, file TEXT NOT NULL, path TEXT, site TEXT,
     taken_at TEXT, day TEXT, hour INTEGER, seq TEXT, failure TEXT,
-    max_conf REAL NOT NULL DEFAULT 0, uncertainty REAL NOT NULL DEFAULT 0, UNIQUE(survey_id, file)
+    max_conf REAL NOT NULL DEFAULT 0, uncertainty REAL NOT NULL DEFAULT 0,
+    max_animal REAL NOT NULL DEFAULT 0, max_person REAL NOT NULL DEFAULT 0, max_vehicle REAL NOT NULL DEFAULT 0,
+    UNIQUE(survey_id, file)
 );
-CREATE INDEX IF NOT EXISTS photos_site ON photos(survey_id, site);
+CREATE INDEX IF NOT EXISTS photos_site ON photos(survey_id, site, taken_at);
 CREATE INDEX IF NOT EXISTS photos_seq ON photos(survey_id, seq);
 CREATE INDEX IF NOT EXISTS photos_unc ON photos(uncertainty);
 CREATE TABLE IF NOT EXISTS detections (
     photo_id INTEGER NOT NULL, survey_id INTEGER NOT NULL, idx INTEGER NOT NULL, category TEXT NOT NULL,
-    label TEXT NOT NULL, conf REAL NOT NULL, label_conf REAL, x REAL, y REAL, w REAL, h REAL
+    label TEXT NOT NULL, conf REAL NOT NULL, label_conf REAL, x REAL, y REAL, w REAL, h REAL,
+    site TEXT, hour INTEGER, day TEXT, ts INTEGER          -- the photo's, copied: views need no join
 );
 CREATE INDEX IF NOT EXISTS det_label ON detections(label, conf, survey_id, photo_id);
 CREATE INDEX IF NOT EXISTS det_cat ON detections(category, conf, survey_id, photo_id);
 CREATE INDEX IF NOT EXISTS det_photo ON detections(photo_id);
+-- covering indexes, one per view: activity by hour, detections over time, sites / events
+CREATE INDEX IF NOT EXISTS det_hour ON detections(label, hour, photo_id, conf, survey_id, category);
+CREATE INDEX IF NOT EXISTS det_day ON detections(day, photo_id, conf, survey_id, label, category);
+CREATE INDEX IF NOT EXISTS det_site ON detections(site, ts, photo_id, conf, survey_id, label, category);
 CREATE TABLE IF NOT EXISTS sites (
     site TEXT PRIMARY KEY, latitude REAL, longitude REAL, start TEXT, end TEXT
 );
@@ -98,7 +106,11 @@ def photo_rows(results: dict, meta: dict[str, PhotoMeta]) -> Iterable[tuple[tupl
             unc = 0.0
         elif not dets:
             unc = 0.0
-        yield (file, m.path, site, m.taken_at, day, hour, m.seq or im.get("seq_id"), failure, best, unc), rows
+        ts = None if hour is None else int(datetime.fromisoformat(m.taken_at).replace(tzinfo=UTC).timestamp())
+        top = {c: max((r[3] for r in rows if r[1] == c), default=0.0) for c in ("1", "2", "3")}
+        yield ((file, m.path, site, m.taken_at, day, hour, m.seq or im.get("seq_id"), failure, best, unc,
+                top["1"], top["2"], top["3"]),
+               [(*r, site, hour, day, ts) for r in rows])
 
 
 class Index:
@@ -111,9 +123,18 @@ class Index:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            # photos and detections are rebuilt from the surveys' results; corrections and sites stay
+            self.db.executescript("DROP TABLE IF EXISTS detections; DROP TABLE IF EXISTS photos;")
+            if self._has("surveys"):
+                self.db.execute("DELETE FROM surveys")
         self.db.executescript(SCHEMA)
+        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self.lock = threading.RLock()
         self.generation = 0            # bumps on every change; the page polls it to refresh
+
+    def _has(self, table: str) -> bool:
+        return bool(self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone())
 
     def close(self) -> None:
         self.db.close()
@@ -146,15 +167,17 @@ class Index:
                 n = 0
                 for prow, drows in photo_rows(results, meta):
                     pid = db.execute("INSERT INTO photos(survey_id, file, path, site, taken_at, day, hour, seq, "
-                                     "failure, max_conf, uncertainty) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                                     "failure, max_conf, uncertainty, max_animal, max_person, max_vehicle) "
+                                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                      (sid, *prow)).lastrowid
-                    db.executemany("INSERT INTO detections VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    db.executemany("INSERT INTO detections VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                    [(pid, sid, *d) for d in drows])
                     n += 1
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            db.execute("ANALYZE")          # the planner's statistics: covering indexes get chosen
             self.generation += 1
             return n
 

@@ -45,18 +45,17 @@ class Filter:
 def totals(ix: Index, f: Filter) -> dict:
     """Photos, failures, empty, animal / person / vehicle photos, and photos per label."""
     pw, pa = f.photo_where()
-    row = ix.query(f"SELECT COUNT(*) AS photos, COUNT(p.failure) AS failures FROM photos p WHERE {pw}", pa)[0]
-    base = Filter(f.survey, None, f.conf)
-    dw, da = base.det_where()
-    by_cat = {r["category"]: r["n"] for r in ix.query(
-        f"SELECT d.category, COUNT(DISTINCT d.photo_id) AS n FROM detections d WHERE {dw} GROUP BY d.category", da)}
-    nonempty = ix.query(f"SELECT COUNT(DISTINCT d.photo_id) AS n FROM detections d WHERE {dw}", da)[0]["n"]
+    t = f.conf
+    row = ix.query(f"SELECT COUNT(*) AS photos, COUNT(p.failure) AS failures, SUM(p.max_conf >= ?) AS nonempty, "
+                   f"SUM(p.max_animal >= ?) AS animal, SUM(p.max_person >= ?) AS person, "
+                   f"SUM(p.max_vehicle >= ?) AS vehicle FROM photos p WHERE {pw}", [t, t, t, t, *pa])[0]
+    dw, da = Filter(f.survey, None, f.conf).det_where()
     labels = {r["label"]: r["n"] for r in ix.query(
         f"SELECT d.label, COUNT(DISTINCT d.photo_id) AS n FROM detections d WHERE {dw} GROUP BY d.label "
         f"ORDER BY n DESC", da)}
     out = {"photos": row["photos"], "failures": row["failures"],
-           "empty": row["photos"] - row["failures"] - nonempty,
-           **{name: by_cat.get(cat, 0) for name, cat in CATEGORY_LABELS.items()}, "by_label": labels}
+           "empty": row["photos"] - row["failures"] - (row["nonempty"] or 0),
+           **{name: row[name] or 0 for name in CATEGORY_LABELS}, "by_label": labels}
     if f.species:
         dw, da = f.det_where()
         out["selected"] = ix.query(f"SELECT COUNT(DISTINCT d.photo_id) AS n FROM detections d WHERE {dw}", da)[0]["n"]
@@ -75,9 +74,8 @@ def activity_by_hour(ix: Index, f: Filter) -> dict[str, list[int]]:
     """Photos showing each label per hour of the day (local camera time), 24 counts per label."""
     dw, da = f.det_where()
     out: dict[str, list[int]] = {}
-    for r in ix.query(f"SELECT d.label, p.hour, COUNT(DISTINCT p.id) AS n FROM detections d "
-                      f"JOIN photos p ON p.id=d.photo_id WHERE {dw} AND p.hour IS NOT NULL "
-                      f"GROUP BY d.label, p.hour", da):
+    for r in ix.query(f"SELECT d.label, d.hour, COUNT(DISTINCT d.photo_id) AS n FROM detections d "
+                      f"WHERE {dw} AND d.hour IS NOT NULL GROUP BY d.label, d.hour", da):
         out.setdefault(r["label"], [0] * 24)[r["hour"]] = r["n"]
     return out
 
@@ -86,23 +84,23 @@ def over_time(ix: Index, f: Filter) -> list[dict]:
     """Photos showing the selection per day."""
     dw, da = f.det_where()
     return [dict(r) for r in ix.query(
-        f"SELECT p.day, COUNT(DISTINCT p.id) AS n FROM detections d JOIN photos p ON p.id=d.photo_id "
-        f"WHERE {dw} AND p.day IS NOT NULL GROUP BY p.day ORDER BY p.day", da)]
+        f"SELECT d.day, COUNT(DISTINCT d.photo_id) AS n FROM detections d "
+        f"WHERE {dw} AND d.day IS NOT NULL GROUP BY d.day ORDER BY d.day", da)]
 
 
-def independent_events(times_by_site_label: dict[tuple[str, str], list[str]], interval_min: float = 30.0
+def independent_events(times_by_site_label: dict[tuple[str, str], list[int]], interval_min: float = 30.0
                        ) -> dict[tuple[str, str], int]:
     """Independent detections per (site, label): a detection more than ``interval_min`` minutes after
-    the previous one of the same label at the same site starts a new event.
+    the previous one of the same label at the same site starts a new event. Times in seconds.
 
     The one place the dashboard counts events: swap in :mod:`irbis.events` (issue 12) here.
     """
     out = {}
+    gap = interval_min * 60
     for key, times in times_by_site_label.items():
-        ts = sorted(datetime.fromisoformat(t) for t in times)
         n, last = 0, None
-        for t in ts:
-            if last is None or (t - last).total_seconds() > interval_min * 60:
+        for t in sorted(times):
+            if last is None or t - last > gap:
                 n += 1
             last = t
         out[key] = n
@@ -133,12 +131,10 @@ def sites(ix: Index, f: Filter, interval_min: float = 30.0) -> dict:
         f"FROM photos p WHERE {pw} GROUP BY p.site", pa)}
     dw, da = f.det_where()
     hits = {r["site"]: r["n"] for r in ix.query(
-        f"SELECT p.site, COUNT(DISTINCT p.id) AS n FROM detections d JOIN photos p ON p.id=d.photo_id "
-        f"WHERE {dw} GROUP BY p.site", da)}
-    times: dict[tuple[str, str], list[str]] = {}
-    for r in ix.query(f"SELECT DISTINCT p.site, p.taken_at FROM detections d JOIN photos p ON p.id=d.photo_id "
-                      f"WHERE {dw} AND p.taken_at IS NOT NULL", da):
-        times.setdefault((r["site"], "sel"), []).append(r["taken_at"])
+        f"SELECT d.site, COUNT(DISTINCT d.photo_id) AS n FROM detections d WHERE {dw} GROUP BY d.site", da)}
+    times: dict[tuple[str, str], list[int]] = {}
+    for site, ts in ix.query(f"SELECT DISTINCT d.site, d.ts FROM detections d WHERE {dw} AND d.ts IS NOT NULL", da):
+        times.setdefault((site, "sel"), []).append(ts)
     events = independent_events(times, interval_min)
     coords = {r["site"]: dict(r) for r in ix.query("SELECT * FROM sites")}
     out = []
