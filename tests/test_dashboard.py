@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
+import time
 
 import httpx
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli
 from dashboard_kit import DashboardServer, build_surveys
 from PIL import Image
 
 
 @pytest.fixture(scope="module")
-def surveys(kit, tmp_path_factory):
-    return build_surveys(kit, tmp_path_factory.mktemp("dash-surveys"))
+def surveys(kit, irbis_home):
+    return build_surveys(kit, irbis_home / "dash-surveys")       # shared with the browser test
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +145,32 @@ def test_blur_people_only_blurs_person_boxes(kit):
     inside = (slice(int(0.55 * H), int(0.7 * H)), slice(int(0.55 * W), int(0.7 * W)))
     assert np.abs(a[inside] - b[inside]).mean() > 1.0          # the person box is blurred
     assert np.array_equal(a[: H // 4 - 5, : W // 4 - 5], b[: H // 4 - 5, : W // 4 - 5])   # the animal box is not
+
+
+def test_serve_shows_completed_jobs_on_its_dashboard(surveys, tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    from service_common import ServerProc
+
+    from irbis.client import IrbisClient
+    srv = ServerProc(tmp_path / "state", [surveys["root"]], workers=1,
+                     extra=["--deployments", str(surveys["deployments"])])
+    srv.start()
+    try:
+        with IrbisClient(srv.url, None) as c:
+            job = c.submit(folder=str(surveys["root"] / "south"), detector="megadetector-lite-fast", name="drop7")
+            c.wait(job, timeout_s=300)
+        with httpx.Client(base_url=srv.url, timeout=60) as h:      # --no-auth on loopback
+            assert "irbis survey dashboard" in h.get("/").text
+            assert h.get("/healthz").json()["status"] == "ok"       # the API is still there
+            deadline = time.monotonic() + 30
+            while not h.get("/api/surveys").json()["surveys"]:
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+            [s] = h.get("/api/surveys").json()["surveys"]
+            assert (s["name"], s["photos"]) == ("drop7", 5)
+            t = h.get("/api/summary", params={"survey": "drop7"}).json()["totals"]
+            assert t["failures"] == 1 and t["photos"] == 5
+            pid = h.get("/api/photos", params={"survey": "drop7", "show": "all"}).json()["photos"][0]["id"]
+            assert h.get(f"/thumb/{pid}").headers["content-type"] == "image/jpeg"
+    finally:
+        srv.stop()
