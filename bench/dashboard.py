@@ -88,6 +88,8 @@ def main() -> int:
     ix.load_sites([(f"S{s}{k:02d}", 36 + s + k * 0.05, 70 + k * 0.07, None, None) for s in range(2) for k in range(20)])
     dets = ix.query("SELECT COUNT(*) AS n FROM detections")[0]["n"]
     dash = Dashboard(ix, Sources(ix, []), ThumbCache(work / "thumbs"), token="bench")
+    from irbis.dashboard.basemap import _rings
+    _rings()                                   # irbis dashboard decodes the outlines at start-up
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(dash), host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()

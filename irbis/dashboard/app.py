@@ -273,4 +273,6 @@ def open_dashboard(state: str | os.PathLike, sources_files, service_state=None, 
         index.load_sites(read_sites_csv(deployments))
     dash = Dashboard(index, Sources(index, list(sources_files), service_state), ThumbCache(state / "thumbs"), token)
     dash.refresh(force=True)
+    from .basemap import _rings
+    threading.Thread(target=_rings, daemon=True, name="basemap").start()   # decode the outlines ahead
     return dash
