@@ -174,3 +174,29 @@ def test_serve_shows_completed_jobs_on_its_dashboard(surveys, tmp_path):
             assert h.get(f"/thumb/{pid}").headers["content-type"] == "image/jpeg"
     finally:
         srv.stop()
+
+
+def test_species_labels_events_and_occupancy_in_sql(tmp_path):
+    """Classified boxes: the species is the label; events split at the independence interval."""
+    from irbis.dashboard import queries as q
+    from irbis.dashboard.index import Index, PhotoMeta
+    images, meta = [], {}
+    # site A: leopards at 00:00, 00:10, 01:00 (2 events at 30 min) and an ibex; site B: nothing
+    for i, (site, minute, cls) in enumerate([("A", 0, "0"), ("A", 10, "0"), ("A", 60, "0"), ("A", 61, "1"),
+                                             ("B", 5, None)]):
+        f = f"{site}/{i}.jpg"
+        dets = [] if cls is None else [{"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.2, 0.2],
+                                        "classifications": [[cls, 0.8]]}]
+        images.append({"file": f, "detections": dets})
+        meta[f] = PhotoMeta(None, site, f"2025-06-01T{minute // 60:02d}:{minute % 60:02d}:00")
+    doc = {"info": {}, "classification_categories": {"0": "leopard", "1": "ibex"}, "images": images}
+    ix = Index(tmp_path / "d.sqlite")
+    ix.load_survey("s", doc, meta, "x", None, 0.0)
+    f = q.Filter("s", "leopard", 0.2)
+    assert q.totals(ix, f)["selected"] == 3 and q.totals(ix, f)["by_label"] == {"leopard": 3, "ibex": 1}
+    sites = {s["site"]: s for s in q.sites(ix, f, 30)["sites"]}
+    assert (sites["A"]["hits"], sites["A"]["events"], sites["B"]["hits"]) == (3, 2, 0)
+    assert q.sites(ix, f, 30)["naive_occupancy"] == 0.5
+    assert {s["site"]: s["events"] for s in q.sites(ix, f, 90)["sites"]}["A"] == 1
+    assert q.activity_by_hour(ix, f)["leopard"][:2] == [2, 1]
+    assert "leopard" in ix.known_labels() and "ibex" in q.labels(ix, f)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..records import CATEGORY_NAMES
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS surveys (
     id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, source TEXT, photos_root TEXT,
@@ -47,6 +47,7 @@ CREATE INDEX IF NOT EXISTS det_photo ON detections(photo_id);
 CREATE INDEX IF NOT EXISTS det_hour ON detections(label, hour, photo_id, conf, survey_id, category);
 CREATE INDEX IF NOT EXISTS det_day ON detections(day, photo_id, conf, survey_id, label, category);
 CREATE INDEX IF NOT EXISTS det_site ON detections(site, ts, photo_id, conf, survey_id, label, category);
+CREATE INDEX IF NOT EXISTS det_count ON detections(survey_id, label, photo_id, conf, category);
 CREATE TABLE IF NOT EXISTS sites (
     site TEXT PRIMARY KEY, latitude REAL, longitude REAL, start TEXT, end TEXT
 );

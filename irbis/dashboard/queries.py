@@ -50,9 +50,11 @@ def totals(ix: Index, f: Filter) -> dict:
                    f"SUM(p.max_animal >= ?) AS animal, SUM(p.max_person >= ?) AS person, "
                    f"SUM(p.max_vehicle >= ?) AS vehicle FROM photos p WHERE {pw}", [t, t, t, t, *pa])[0]
     dw, da = Filter(f.survey, None, f.conf).det_where()
-    labels = {r["label"]: r["n"] for r in ix.query(
-        f"SELECT d.label, COUNT(DISTINCT d.photo_id) AS n FROM detections d WHERE {dw} GROUP BY d.label "
-        f"ORDER BY n DESC", da)}
+    labels: dict[str, int] = {}
+    for label, n in ix.query(f"SELECT d.label, COUNT(DISTINCT d.photo_id) AS n FROM detections d WHERE {dw} "
+                             f"GROUP BY d.survey_id, d.label", da):      # photo ids differ between surveys
+        labels[label] = labels.get(label, 0) + n
+    labels = dict(sorted(labels.items(), key=lambda kv: -kv[1]))
     out = {"photos": row["photos"], "failures": row["failures"],
            "empty": row["photos"] - row["failures"] - (row["nonempty"] or 0),
            **{name: row[name] or 0 for name in CATEGORY_LABELS}, "by_label": labels}
@@ -65,9 +67,11 @@ def totals(ix: Index, f: Filter) -> dict:
 def counts_by_survey(ix: Index, f: Filter) -> list[dict]:
     """Photos showing each label, per survey (the survey selector does not narrow this view)."""
     dw, da = Filter(None, f.species, f.conf).det_where()
-    return [dict(r) for r in ix.query(
-        f"SELECT s.name AS survey, d.label, COUNT(DISTINCT d.photo_id) AS n FROM detections d "
-        f"JOIN surveys s ON s.id=d.survey_id WHERE {dw} GROUP BY s.name, d.label ORDER BY s.name, n DESC", da)]
+    names = {r["id"]: r["name"] for r in ix.query("SELECT id, name FROM surveys")}
+    rows = ix.query(f"SELECT d.survey_id, d.label, COUNT(DISTINCT d.photo_id) AS n FROM detections d WHERE {dw} "
+                    f"GROUP BY d.survey_id, d.label", da)
+    return sorted(({"survey": names[sid], "label": label, "n": n} for sid, label, n in rows),
+                  key=lambda r: (r["survey"], -r["n"]))
 
 
 def activity_by_hour(ix: Index, f: Filter) -> dict[str, list[int]]:
@@ -130,11 +134,12 @@ def sites(ix: Index, f: Filter, interval_min: float = 30.0) -> dict:
         f"SELECT p.site, COUNT(*) AS photos, MIN(p.taken_at) AS first, MAX(p.taken_at) AS last "
         f"FROM photos p WHERE {pw} GROUP BY p.site", pa)}
     dw, da = f.det_where()
-    hits = {r["site"]: r["n"] for r in ix.query(
-        f"SELECT d.site, COUNT(DISTINCT d.photo_id) AS n FROM detections d WHERE {dw} GROUP BY d.site", da)}
+    hits: dict[str, int] = {}
     times: dict[tuple[str, str], list[int]] = {}
-    for site, ts in ix.query(f"SELECT DISTINCT d.site, d.ts FROM detections d WHERE {dw} AND d.ts IS NOT NULL", da):
-        times.setdefault((site, "sel"), []).append(ts)
+    for site, _, ts in ix.query(f"SELECT DISTINCT d.site, d.photo_id, d.ts FROM detections d WHERE {dw}", da):
+        hits[site] = hits.get(site, 0) + 1          # one row per photo showing the selection
+        if ts is not None:
+            times.setdefault((site, "sel"), []).append(ts)
     events = independent_events(times, interval_min)
     coords = {r["site"]: dict(r) for r in ix.query("SELECT * FROM sites")}
     out = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,11 +115,17 @@ def job_sources(state: str | os.PathLike) -> list[ResultsSource]:
 class Sources:
     """The surveys a dashboard shows: fixed results files plus, optionally, a service's jobs."""
 
+    JOBS_EVERY_S = 5.0                   # the job store is read at most this often
+
     def __init__(self, index: Index, files: list[ResultsSource], state: str | os.PathLike | None = None):
         self.index, self.files, self.state = index, files, state
+        self._jobs: list[ResultsSource] = []
+        self._jobs_at = -1e9
 
     def all(self) -> list[ResultsSource]:
-        return [*self.files, *(job_sources(self.state) if self.state else [])]
+        if self.state and time.monotonic() - self._jobs_at >= self.JOBS_EVERY_S:
+            self._jobs, self._jobs_at = job_sources(self.state), time.monotonic()
+        return [*self.files, *self._jobs]
 
     def refresh(self) -> int:
         """Reload what changed; returns how many surveys were (re)loaded."""
