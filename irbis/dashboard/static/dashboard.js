@@ -110,7 +110,7 @@ function drawOverTime(rows) {
 function drawSites(s) {
   const tab = clear($("sites"));
   $("occupancy").textContent = s.naive_occupancy === null ? "" :
-    `: naive occupancy ${s.occupied}/${s.sites.length} sites = ${(100 * s.naive_occupancy).toFixed(0)} %`;
+    `: ${s.occupied} of ${s.sites.length} sites with the selection = ${(100 * s.naive_occupancy).toFixed(0)} %`;
   const head = el("tr", {}, tab);
   for (const h of ["site", "photos", "with selection", "rate", "trap-nights", `events (${s.interval_min} min)`, "RAI"])
     el("th", {}, head, h);
