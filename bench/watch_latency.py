@@ -30,6 +30,7 @@ def main() -> int:
     ap.add_argument("--detector", default="megadetector-lite-fast")
     ap.add_argument("--gap", type=float, default=3.0, help="seconds between photos landing")
     ap.add_argument("--settle", type=float, default=1.0)
+    ap.add_argument("--no-inotify", action="store_true", help="poll only")
     args = ap.parse_args()
     os.environ.setdefault("IRBIS_HOME", str(Path(tempfile.gettempdir()) / "irbis-bench-watch-home"))
     from irbis.dashboard.index import Index
@@ -42,7 +43,8 @@ def main() -> int:
     drop, out = work / "drop" / "CAM", work / "live.json"
     drop.mkdir(parents=True)
     shutil.copy(photos[0], drop / ("warmup_" + photos[0].name))
-    w = Watcher(drop.parent, out, None, RunOptions(detector=args.detector), settle_s=args.settle, poll_s=0.2)
+    w = Watcher(drop.parent, out, None, RunOptions(detector=args.detector), settle_s=args.settle, poll_s=0.2,
+                use_inotify=not args.no_inotify)
     t0 = time.monotonic()
     while not w.step():                      # warm-up: model sessions built, first photo done
         time.sleep(0.2)
@@ -52,7 +54,7 @@ def main() -> int:
     def loop():
         while not stop.is_set():
             if not w.step():
-                time.sleep(w.poll_s)
+                w.sleep()
     th = threading.Thread(target=loop, daemon=True)
     th.start()
     ix = Index(work / "dash.sqlite")
@@ -78,7 +80,8 @@ def main() -> int:
         th.join(30)
         w.close()
     print(f"\nlanded-to-visible, {len(lat)} real trap frames one at a time, detector {args.detector}, "
-          f"settle {args.settle}s, poll 0.2s: median {statistics.median(lat):.2f}s, max {max(lat):.2f}s")
+          f"{w.mode}, settle {args.settle}s, scan every 0.2s: median {statistics.median(lat):.2f}s, "
+          f"max {max(lat):.2f}s")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -39,6 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--settle", type=float, default=1.0,
                    help="seconds a file's size must hold still before it is read (default: %(default)s)")
     p.add_argument("--poll", type=float, default=0.5, help="seconds between folder scans (default: %(default)s)")
+    p.add_argument("--no-inotify", action="store_true", help="poll only (e.g. network drives)")
     p.add_argument("--exit-when-idle", type=float, metavar="S", help="stop after S seconds without new photos")
     p.add_argument("--quiet", action="store_true")
     add_cli_options(p, RunOptions)
@@ -90,8 +91,8 @@ def cmd_dashboard(args) -> int:
 def cmd_watch(args) -> int:
     from ..dashboard.watcher import Watcher
     w = Watcher(args.folder, args.out, args.classifier, from_cli(RunOptions, args), args.catalog,
-                settle_s=args.settle, poll_s=args.poll, listener=listener(args))
-    print(f"irbis watch: watching {w.folder} (polling every {args.poll}s); results in {args.out}; "
+                settle_s=args.settle, poll_s=args.poll, listener=listener(args), use_inotify=not args.no_inotify)
+    print(f"irbis watch: watching {w.folder} ({w.mode}, scan every {args.poll}s); results in {args.out}; "
           f"{len(w.journal.done)} photo(s) already done", flush=True)
 
     def batch(n, watcher):

@@ -8,7 +8,9 @@ atomically after every batch: the ensemble of a burst is recomputed when its las
 and a dashboard reading the file sees the photo within seconds. A restart (even after kill -9)
 reads the journal back and reprocesses nothing.
 
-Polling only (``poll_s``, default 0.5 s): it works on every file system, network drives included.
+inotify where available (:mod:`irbis.dashboard.notify`): a file closed after writing wakes the
+watcher at once and needs no settle time if it decodes whole; the folder is still scanned every
+``poll_s`` (default 0.5 s), which is all there is where inotify is missing (network drives).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class WatchStats:
 class Watcher:
     def __init__(self, folder: str | os.PathLike, out: str | os.PathLike, model: str | None = None,
                  options=None, catalog_path: str | os.PathLike | None = None, settle_s: float = 1.0,
-                 poll_s: float = 0.5, give_up_s: float = 30.0, batch_max: int = 64, listener=None):
+                 poll_s: float = 0.5, give_up_s: float = 30.0, batch_max: int = 64, listener=None,
+                 use_inotify: bool = True):
         from ..config import default_catalog_path
         from ..detection_run import load_components
         from ..options import RunOptions
@@ -60,9 +63,25 @@ class Watcher:
         from ..runs import RunJournal
         self.journal = RunJournal(self.out, self.comp.settings)
         self.journal.open()
+        from .notify import folder_notifier
+        self.notifier = folder_notifier(self.folder) if use_inotify else None
+        self.closed: set[str] = set()               # files inotify saw closed after writing
+
+    @property
+    def mode(self) -> str:
+        return "inotify + polling" if self.notifier else "polling"
 
     def close(self) -> None:
         self.journal.close()
+        if self.notifier:
+            self.notifier.close()
+
+    def sleep(self) -> None:
+        """Wait for the next scan: an inotify event or ``poll_s``, whichever comes first."""
+        if self.notifier is None:
+            time.sleep(self.poll_s)
+        else:
+            self.closed |= self.notifier.wait(self.poll_s)
 
     # -- which files are ready ---------------------------------------------------------------
     def _ready(self, now: float) -> list[Path]:
@@ -78,13 +97,15 @@ class Watcher:
                 continue
             s = self.seen.get(key)
             if s is None or (s.size, s.mtime_ns) != (st.st_size, st.st_mtime_ns):
-                self.seen[key] = _Seen(st.st_size, st.st_mtime_ns, now)
-                continue
-            if now - s.since < self.settle_s:
+                s = self.seen[key] = _Seen(st.st_size, st.st_mtime_ns, now)
+                if key not in self.closed:
+                    continue
+            if now - s.since < self.settle_s and key not in self.closed:
                 continue
             try:
                 open_image(p, min_short_side=64)       # decodes whole (draft mode: cheap)
             except ImageReadError:
+                self.closed.discard(key)                # closed but broken: wait as for a copy
                 s.broken_since = s.broken_since or now
                 if now - s.broken_since < self.give_up_s:
                     continue                           # maybe still arriving; a broken file fails later
@@ -106,6 +127,7 @@ class Watcher:
         for p in ready:
             key = str(p.resolve())
             self.accepted[key] = self.seen.pop(key).since
+            self.closed.discard(key)
         with Catalog(self.catalog_path) as catalog:
             ingest_folder(self.folder, catalog, sequence_gap_s=self.options.sequence_gap, progress=False,
                           files=[Path(k) for k in self.accepted])
@@ -139,4 +161,4 @@ class Watcher:
             elif stop_after_idle_s is not None and time.monotonic() - idle_since > stop_after_idle_s:
                 return self.stats
             else:
-                time.sleep(self.poll_s)
+                self.sleep()
