@@ -75,6 +75,21 @@ def _taken(rec: ImageRecord) -> datetime | None:
     return datetime.fromisoformat(rec.taken_at) if rec.taken_at else None
 
 
+def group_events(rows: list, time_of, interval_s: float = DEFAULT_INTERVAL_S, compare_to: str = "last") -> list[list]:
+    """The independence rule, in one place: ``rows`` sorted by time (``time_of(row)``: seconds) of one
+    species at one site -> groups; a row more than ``interval_s`` after the group's last row (or its
+    first, with ``compare_to="first"``) starts a new independent event."""
+    groups: list[list] = []
+    for row in rows:
+        if groups:
+            ref = time_of(groups[-1][-1] if compare_to == "last" else groups[-1][0])
+            if time_of(row) - ref <= interval_s:
+                groups[-1].append(row)
+                continue
+        groups.append([row])
+    return groups
+
+
 def independent_events(results: dict, records: list[ImageRecord], interval_s: float = DEFAULT_INTERVAL_S,
                        threshold: float | None = None, taxa: TaxonMap | None = None, compare_to: str = "last",
                        site_periods: dict[str, tuple[str, str]] | None = None) -> EventTable:
@@ -113,15 +128,7 @@ def independent_events(results: dict, records: list[ImageRecord], interval_s: fl
     events = []
     for (site, species), rows in sorted(hits.items()):
         rows.sort()
-        groups: list[list] = []
-        for row in rows:
-            if groups:
-                ref = groups[-1][-1][0] if compare_to == "last" else groups[-1][0][0]
-                if (row[0] - ref).total_seconds() <= interval_s:
-                    groups[-1].append(row)
-                    continue
-            groups.append([row])
-        for g in groups:
+        for g in group_events(rows, lambda r: r[0].timestamp(), interval_s, compare_to):
             events.append(Event("", site, species, g[0][0].isoformat(), g[-1][0].isoformat(), len(g),
                                 max(r[2] for r in g), round(max(r[3] for r in g), 4), g[0][1]))
     events.sort(key=lambda e: (e.site, e.start, e.species))

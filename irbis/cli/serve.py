@@ -32,6 +32,11 @@ def add_parser(sub) -> None:
                    help="a job waiting longer than this since its last shard goes ahead of older jobs")
     p.add_argument("--classifiers", metavar="DIR", help="folder of model bundles (*.irbis) jobs may name")
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--watch", action="append", metavar="DIR",
+                   help="also watch this folder (irbis watch in the server) and show it on the dashboard")
+    p.add_argument("--watch-model", metavar="BUNDLE", help="classifier bundle for --watch folders")
+    p.add_argument("--deployments", metavar="CSV|CAMTRAP_DP_DIR", help="site coordinates for the dashboard map")
+    p.add_argument("--no-dashboard", action="store_true", help="API only: no survey dashboard at /")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("submit", help="submit a photo folder (on the server's disk) to an irbis server")
@@ -70,7 +75,9 @@ def add_parser(sub) -> None:
 def cmd_serve(args) -> int:
     from ..service.server import serve
     return serve(args.host, args.port, args.root, args.state, args.workers, args.no_auth, args.shard_size,
-                 args.max_photos, args.max_request_bytes, args.lease, args.aging, args.classifiers, args.log_level)
+                 args.max_photos, args.max_request_bytes, args.lease, args.aging, args.classifiers, args.log_level,
+                 None if args.no_dashboard else {"watch": args.watch, "watch_model": args.watch_model,
+                                                 "deployments": args.deployments})
 
 
 def _with_client(args, fn) -> int:

@@ -104,7 +104,7 @@ def lock_state(state: Path):
 
 def serve(host: str, port: int, roots: list[str], state: str | None, workers: int, no_auth: bool,
           shard_size: int, max_photos: int, max_request_bytes: int, lease_s: float, aging_s: float,
-          classifiers: str | None = None, log_level: str = "warning") -> int:
+          classifiers: str | None = None, log_level: str = "warning", dashboard: dict | None = None) -> int:
     import uvicorn
 
     from .app import ServiceConfig, create_app
@@ -127,7 +127,10 @@ def serve(host: str, port: int, roots: list[str], state: str | None, workers: in
     requeued = store.recover()
     cfg = ServiceConfig(state_dir, allowed, token, max_photos=max_photos, max_request_bytes=max_request_bytes,
                         shard_size=shard_size, classifiers=Path(classifiers).resolve() if classifiers else None)
-    asgi, _ = create_app(cfg, store)
+    asgi, app = create_app(cfg, store)
+    if dashboard is not None:                 # the survey dashboard at / (irbis.dashboard)
+        from ..dashboard.mount import mount_dashboard
+        mount_dashboard(app, state_dir, token, **dashboard)
     sup = Supervisor(state_dir, store, workers, lease_s, aging_s)
     sup.start()
     print(f"irbis serve: http://{host}:{port} (docs at /docs), {workers} worker(s), state {state_dir}, roots "
