@@ -26,14 +26,12 @@ def photo_record(res, classes: list[str], options: LimeOptions, review_iou: floa
     rec = {"file": res.file, "path": res.path}
     if res.failure:
         return {**rec, "failure": res.failure}
-    if res.size:
-        rec["width"], rec["height"] = res.size
     views = [v.as_dict(classes, review_iou) for v in res.views]
     main = res.views[0]
     W, H = res.size
     x0, y0, x1, y1 = main.view
     rec.update({"class": views[0]["class"], "probability": views[0]["probability"], "r2": views[0]["r2"],
-                "bbox": views[0]["bbox"], "weights": views[0]["weights"],
+                "bbox": views[0]["bbox"], "superpixels": views[0]["superpixels"], "weights": views[0]["weights"],
                 "view": [round(x0 / W, 4), round(y0 / H, 4), round((x1 - x0) / W, 4), round((y1 - y0) / H, 4)]})
     if main.detection is not None:
         rec["boxes"] = views

@@ -87,7 +87,7 @@ def to_photo_box(box: Sequence[float] | None, view: Sequence[float], size: tuple
     by0 = (y0 + box[1] * (y1 - y0)) / H
     bx1 = (x0 + (box[0] + box[2]) * (x1 - x0)) / W
     by1 = (y0 + (box[1] + box[3]) * (y1 - y0)) / H
-    bx0, by0, bx1, by1 = (min(max(v, 0.0), 1.0) for v in (bx0, by0, bx1, by1))
+    bx0, by0, bx1, by1 = (min(max(float(v), 0.0), 1.0) for v in (bx0, by0, bx1, by1))
     return [round(bx0, 4), round(by0, 4), round(bx1 - bx0, 4), round(by1 - by0, 4)]
 
 
@@ -111,7 +111,7 @@ class ViewResult:
             d = {"detector_bbox": [round(float(v), 4) for v in self.detection["bbox"]],
                  "detector_conf": round(float(self.detection["conf"]), 4),
                  "iou": None if self.iou is None else round(self.iou, 4),
-                 "needs_review": self.iou is None or self.iou < review_iou, **d}
+                 "needs_review": bool(self.iou is None or self.iou < review_iou), **d}
         return d
 
 
@@ -150,7 +150,7 @@ def explain_photo(path: str | os.PathLike, scorer: BundleScorer, options: LimeOp
         view = (left + cx0 * k, top + cy0 * k, left + cx1 * k, top + cy1 * k)
         e = explain(scorer.prepare_image(crop), scorer, target, options, progress)
         bbox = to_photo_box(e.box, view, im.size)
-        views.append(ViewResult(e, view, bbox, det, iou(bbox, det["bbox"]) if bbox else None))
+        views.append(ViewResult(e, view, bbox, det, float(iou(bbox, det["bbox"])) if bbox else None))
     return im, views
 
 

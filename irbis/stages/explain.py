@@ -155,7 +155,7 @@ def box_of(segments: np.ndarray, chosen: list[int]) -> tuple[float, float, float
         return None
     ys, xs = np.nonzero(np.isin(segments, chosen))
     h, w = segments.shape
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
     return (x0 / w, y0 / h, (x1 - x0) / w, (y1 - y0) / h)
 
 
