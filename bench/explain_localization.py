@@ -112,6 +112,8 @@ def run_eval(pairs, scorer, options, target, detector: str | None) -> None:
         v = views[0]
         ious.append(iou(v.bbox, truth) if v.bbox else 0.0)
         r2s.append(v.explanation.r2)
+        print(f"  {path.name}: IoU {ious[-1]:.3f} r² {r2s[-1]:.2f} p {v.explanation.probability:.3f} "
+              f"(running mean IoU {np.mean(ious):.3f}, n={len(ious)})", flush=True)
     inside = np.mean([inside_view(p, t, scorer.prep) for p, t in pairs])
     print(summary("LIME box (whole frame)", ious))
     print(f"  fit r² median {np.median(r2s):.2f}; {seconds / len(pairs):.2f} s/photo at {options.samples} samples; "

@@ -102,7 +102,10 @@ class Explanation:
 
 def superpixels(x: np.ndarray, segments: int = 49, compactness: float = 10.0) -> np.ndarray:
     """SLIC superpixels of a (3, H, W) network array; (H, W) int labels 0..K-1."""
-    from skimage.segmentation import slic
+    try:
+        from skimage.segmentation import slic
+    except ImportError as exc:
+        raise ExplainError("LIME needs scikit-image for SLIC superpixels: pip install 'irbis[explain]'") from exc
     img = np.asarray(x, np.float32).transpose(1, 2, 0)
     lo, hi = img.min(axis=(0, 1)), img.max(axis=(0, 1))
     img = (img - lo) / np.maximum(hi - lo, 1e-6)          # back to 0..1 per channel, as SLIC expects
