@@ -234,6 +234,8 @@ def explain_photos(model: str | os.PathLike, inputs: Sequence[str | os.PathLike]
     target = scorer.class_index(class_name)
     photos = gather_photos(inputs)
     box_map = boxes_by_file(read_results(boxes), box_threshold) if boxes else None
+    if merge:
+        read_results(merge)      # a missing or foreign file is an error before any work, not after
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = ExplainReport(out=str(out), photos=len(photos))
