@@ -19,6 +19,20 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def square_region(size: tuple[int, int], bbox: Sequence[float], margin: float,
+                  min_crop: float = 0.0) -> tuple[float, float, float]:
+    """(left, top, side) in pixels of the square :func:`square_crop` cuts around a normalised box: the
+    box's long side plus ``margin`` on each side (at least ``min_crop`` of the short side, 8 px),
+    shifted inside the photo where it fits, centred on it where it does not."""
+    W, H = size
+    x, y, w, h = bbox[0] * W, bbox[1] * H, bbox[2] * W, bbox[3] * H
+    side = max(max(w, h) * (1 + 2 * margin), min_crop * min(W, H), 8.0)
+    cx, cy = x + w / 2, y + h / 2
+    left = min(max(cx - side / 2, 0.0), W - side) if side <= W else (W - side) / 2
+    top = min(max(cy - side / 2, 0.0), H - side) if side <= H else (H - side) / 2
+    return left, top, side
+
+
 def square_crop(im: Image.Image, bbox: Sequence[float], margin: float, min_crop: float, size: int) -> Image.Image:
     """Square crop of ``im`` around a normalised [x, y, w, h] box, with context, resized to ``size``.
 
@@ -26,11 +40,7 @@ def square_crop(im: Image.Image, bbox: Sequence[float], margin: float, min_crop:
     mid-grey (zero after the classifier's normalisation).
     """
     W, H = im.size
-    x, y, w, h = bbox[0] * W, bbox[1] * H, bbox[2] * W, bbox[3] * H
-    side = max(max(w, h) * (1 + 2 * margin), min_crop * min(W, H), 8.0)
-    cx, cy = x + w / 2, y + h / 2
-    left = min(max(cx - side / 2, 0.0), W - side) if side <= W else (W - side) / 2
-    top = min(max(cy - side / 2, 0.0), H - side) if side <= H else (H - side) / 2
+    left, top, side = square_region(im.size, bbox, margin, min_crop)
     if left >= 0 and top >= 0 and left + side <= W + 1e-6 and top + side <= H + 1e-6:
         box = (left, top, min(left + side, W), min(top + side, H))
         return im.resize((size, size), Image.Resampling.BICUBIC, box=box)

@@ -16,7 +16,8 @@ from .. import __version__
 
 EXIT_USAGE = 2
 COMMAND_MODULES: list[str] = ["irbis.cli.photos", "irbis.cli.survey", "irbis.cli.evaluate", "irbis.cli.synth",
-                              "irbis.cli.serve", "irbis.cli.exchange", "irbis.cli.dashboard"]
+                              "irbis.cli.serve", "irbis.cli.exchange", "irbis.cli.dashboard",
+                              "irbis.cli.explain"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from ..imageio import Preprocessing
 from ..models.bundle import ModelBundle
 from ..records import ImageRecord
 from .classifiers import classifier_digest, load_classifier
@@ -82,6 +83,13 @@ class ImageClassifier:
     def run(self, batch: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """Network inputs (N, 3, H, W) -> probabilities (N, classes)."""
         return self.predict_features(self.featurizer.run(np.stack(list(batch))))
+
+    __call__ = run     # a classifier is the score function LIME perturbs (irbis.stages.explain)
+
+    @property
+    def prep(self) -> Preprocessing:
+        """The backbone's preprocessing (network input size, normalisation)."""
+        return self.featurizer.prep
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:
         return self.bundle.predict_proba(features)
