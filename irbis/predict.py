@@ -14,6 +14,7 @@ from .config import default_catalog_path
 from .engines import Engine, get_engine
 from .features import compute_features
 from .ingest import ingest_folder
+from .outputs import OutputLock, check_output_path
 from .progress import Listener
 from .records import ImageRecord
 from .stages.classify import ClassifierSpec, ImageClassifier
@@ -121,7 +122,9 @@ def predict(model_path: str | os.PathLike, photos_dir: str | os.PathLike, out: s
             sequence_gap_s: float | None = None, decode_threads: int = 1,
             engine: Engine | None = None) -> PredictReport:
     """Classify every photo below ``photos_dir`` and write the predictions CSV ``out``."""
-    classifier = ClassifierSpec(str(model_path), backbone, runtime).build()
-    records = folder_records(photos_dir, catalog_path, sequence_gap_s, progress=listener is not None)
-    preds = classify_records(records, classifier, engine or get_engine(decode_threads=decode_threads), listener)
-    return write_predictions(out, preds, by_sequence)
+    check_output_path(out)
+    with OutputLock(out):
+        classifier = ClassifierSpec(str(model_path), backbone, runtime).build()
+        records = folder_records(photos_dir, catalog_path, sequence_gap_s, progress=listener is not None)
+        preds = classify_records(records, classifier, engine or get_engine(decode_threads=decode_threads), listener)
+        return write_predictions(out, preds, by_sequence)

@@ -169,6 +169,8 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
     cropped as ``irbis run`` crops boxes: the model then classifies detector boxes.
     (Serengeti sequence labels train a multilabel model: :func:`irbis.multilabel.train_multilabel`.)
     """
+    from .outputs import check_output_path
+    check_output_path(out)
     rows = read_labels(labels_csv)
     classes = sorted({r.label for r in rows})
     if len(classes) < 2:

@@ -107,21 +107,28 @@ def ingest_folder(photos_dir: str | os.PathLike, catalog: Catalog,
         raise IngestError(f"not a folder: {photos_dir}")
     mapping = read_deployment_map(deployment_csv) if deployment_csv else None
     report = IngestReport(root=str(root), catalog=str(catalog.path))
+    whole_folder = files is None
     files = scan_photos(root) if files is None else sorted(Path(f).resolve() for f in files)
     report.scanned = len(files)
     known = catalog.known_files()
     todo = []
     for f in files:
-        st = f.stat()
+        try:
+            stamp = (f.stat().st_size, f.stat().st_mtime)
+        except OSError:   # dangling link, link loop, ...: read_metadata says what it is
+            stamp = (None, None)
         prev = known.get(str(f))
         if prev is None:
             todo.append((f, "added"))
-        elif prev != (st.st_size, st.st_mtime):
+        elif prev != stamp or stamp == (None, None):
             todo.append((f, "updated"))
         else:
             report.unchanged += 1
 
     touched: set[str] = set()
+    if whole_folder:   # deleted and renamed photos leave the catalog: outputs describe the folder as it is
+        with catalog.transaction():
+            touched |= catalog.remove_missing(root, [str(f) for f in files])
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, catalog.transaction():
         metas = pool.map(lambda item: read_metadata(item[0]), todo)
         for (f, kind), meta in tqdm(zip(todo, metas), total=len(todo), desc="ingest", unit="photo",
@@ -154,7 +161,7 @@ def ingest_folder(photos_dir: str | os.PathLike, catalog: Catalog,
             frame_rows, seq_rows = build_sequences(dep, frames, sequence_gap_s, offsets.get(dep, 0.0))
             catalog.replace_sequences(dep, frame_rows, seq_rows)
 
-    records = catalog.images(root) if files is None else catalog.images(paths=[str(f) for f in files])
+    records = catalog.images(root) if whole_folder else catalog.images(paths=[str(f) for f in files])
     report.failures = {r.rel_path: r.failure for r in records if r.failure}
     report.deployments = len({r.deployment for r in records})
     report.sequences = len({r.sequence_id for r in records})
