@@ -8,14 +8,14 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
-
 from conftest import DEMO
+
+from irbis.detection_run import detect_records
 from irbis.feature_cache import FeatureCache
 from irbis.features import compute_features
 from irbis.hashing import content_hash
 from irbis.predict import folder_records
 from irbis.runs import RunJournal
-from irbis.detection_run import detect_records
 from irbis.stages.featurize import FeaturizeSpec
 from irbis.stages.survey import SurveySpec
 

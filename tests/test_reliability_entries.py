@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from conftest import DEMO, run_cli
+
 from irbis.catalog import Catalog
 from irbis.imageio import ImageReadError, open_image
 from irbis.ingest import ingest_folder

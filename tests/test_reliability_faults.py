@@ -15,8 +15,8 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO, run_cli
+
 from irbis.atomic import atomic_write
 from irbis.cli import main
 from irbis.outputs import OutputLock
