@@ -108,7 +108,10 @@ def ingest_folder(photos_dir: str | os.PathLike, catalog: Catalog,
     mapping = read_deployment_map(deployment_csv) if deployment_csv else None
     report = IngestReport(root=str(root), catalog=str(catalog.path))
     whole_folder = files is None
-    files = scan_photos(root) if files is None else sorted(Path(f).resolve() for f in files)
+    # Given files: their folder resolved, not the file itself (a link is catalogued, and reported, under its
+    # own name; what it leads to is read_metadata's business).
+    files = scan_photos(root) if files is None else sorted(Path(os.path.realpath(Path(f).parent)) / Path(f).name
+                                                           for f in files)
     report.scanned = len(files)
     known = catalog.known_files()
     todo = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,13 +58,18 @@ def _error(status: int, code: str, detail) -> JSONResponse:
 class BodyLimit:
     """ASGI middleware: request bodies over ``limit`` bytes get a 413 JSON answer."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, token: str | None = None):
+        self.app, self.limit, self.token = app, limit, token
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
+        if self.token is not None and scope.get("path", "").startswith("/v1") and not token_matches(
+                headers.get(b"authorization", b"").decode("latin-1"), self.token):
+            # The token is checked before a byte of the body is read: unauthenticated bodies cost nothing.
+            return await JSONResponse({"error": "unauthorized", "detail": "missing or wrong bearer token"},
+                                      status_code=401, headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
         too_big = _error(413, "request_too_large", f"request body over {self.limit} bytes")
         try:
             if int(headers.get(b"content-length", b"0")) > self.limit:
@@ -189,10 +193,10 @@ def create_app(cfg: ServiceConfig, store: Store) -> FastAPI:
 
     app.include_router(v1)
 
-    @app.get("/healthz", summary="liveness: no token needed")
-    def healthz():
-        workers = store.workers()
-        return {"status": "ok", "version": __version__, "workers": len(workers),
-                "jobs": store.queue_depth(), "pid": os.getpid()}
+    @app.get("/healthz", summary="liveness: no token needed (with the token: workers and queue too)")
+    def healthz(request: Request):
+        if cfg.token is not None and not token_matches(request.headers.get("authorization"), cfg.token):
+            return {"status": "ok"}      # liveness only: nothing about the process to strangers
+        return {"status": "ok", "version": __version__, "workers": len(store.workers()), "jobs": store.queue_depth()}
 
-    return BodyLimit(app, cfg.max_request_bytes), app
+    return BodyLimit(app, cfg.max_request_bytes, cfg.token), app
