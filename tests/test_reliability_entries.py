@@ -112,3 +112,14 @@ def test_deleted_and_renamed_photos_leave_the_outputs(tmp_path):
     run_cli("detect", photos, "--out", out, *FAST)
     files = sorted(im["file"] for im in json.loads(out.read_text())["images"])
     assert files == ["p2.webp", "renamed.webp"]
+
+
+def test_hidden_photos_are_skipped_with_a_word(tmp_path):
+    photos = tmp_path / "photos"
+    (photos / ".thumbs").mkdir(parents=True)
+    shutil.copy(GOOD, photos / "good.webp")
+    shutil.copy(GOOD, photos / ".hidden.webp")
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        report = ingest_folder(photos, cat, progress=False)
+    assert report.scanned == 1 and sorted(report.hidden) == [".hidden.webp", ".thumbs"]
+    assert "2 hidden entries" in report.summary()

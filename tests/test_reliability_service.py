@@ -11,10 +11,10 @@ import time
 
 import httpx
 import pytest
-
 from conftest import DEMO
-from irbis.service.worker import usable_photos
 from test_service import FAST, Server
+
+from irbis.service.worker import usable_photos
 
 GOOD = DEMO / "train" / "animals" / "polar_bear.webp"
 
@@ -88,3 +88,8 @@ def test_a_photo_replaced_by_a_link_leading_outside_is_refused_without_showing_w
     ok, refused = usable_photos(photos, str(root))
     assert ok == [root / "ok.webp"]
     assert "outside the job's folder" in refused["swapped.jpg"] and "secret" not in refused["swapped.jpg"]
+
+
+def test_docs_work_offline(api):
+    page = httpx.get(api.url + "/docs").text
+    assert "/v1/jobs" in page and "cdn" not in page.lower() and "<script" not in page

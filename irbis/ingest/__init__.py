@@ -34,17 +34,27 @@ class IngestReport:
     failures: dict[str, str] = field(default_factory=dict)  # rel_path -> reason
     deployments: int = 0
     sequences: int = 0
+    hidden: list[str] = field(default_factory=list)         # hidden photos / folders skipped
 
     def summary(self) -> str:
         return (f"{self.scanned} photos in {self.root}: {self.added} new, {self.updated} changed, "
                 f"{self.unchanged} already catalogued; {self.deployments} deployments, "
-                f"{self.sequences} sequences; {len(self.failures)} unreadable. Catalog: {self.catalog}")
+                f"{self.sequences} sequences; {len(self.failures)} unreadable. Catalog: {self.catalog}"
+                + (f"\n{len(self.hidden)} hidden entries (names starting with '.') skipped, e.g. {self.hidden[0]}"
+                   if self.hidden else ""))
 
 
-def scan_photos(root: str | os.PathLike) -> list[Path]:
-    """Every .jpg/.jpeg/.png/.webp (any case) below ``root``, hidden folders skipped, sorted."""
+def scan_photos(root: str | os.PathLike, hidden: list[Path] | None = None) -> list[Path]:
+    """Every .jpg/.jpeg/.png/.webp (any case) below ``root``, hidden folders skipped, sorted.
+
+    ``hidden``: when given, the hidden photos and folders skipped (names starting with '.') are
+    appended to it, so a summary can say so rather than skip them without a word."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        if hidden is not None:
+            hidden += [Path(dirpath) / d for d in dirnames if d.startswith(".")]
+            hidden += [Path(dirpath) / n for n in filenames
+                       if n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)]
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."):
@@ -110,9 +120,11 @@ def ingest_folder(photos_dir: str | os.PathLike, catalog: Catalog,
     whole_folder = files is None
     # Given files: their folder resolved, not the file itself (a link is catalogued, and reported, under its
     # own name; what it leads to is read_metadata's business).
-    files = scan_photos(root) if files is None else sorted(Path(os.path.realpath(Path(f).parent)) / Path(f).name
+    hidden: list[Path] = []
+    files = scan_photos(root, hidden) if files is None else sorted(Path(os.path.realpath(Path(f).parent)) / Path(f).name
                                                            for f in files)
     report.scanned = len(files)
+    report.hidden = [p.relative_to(root).as_posix() for p in hidden]
     known = catalog.known_files()
     todo = []
     for f in files:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..options import RunOptions, api_fields
 from ..stages.detectors import DEFAULT_DETECTOR, LITE_NAMES
+from .docs_page import add_offline_docs
 from .security import Refused, Roots, photo_list, token_matches
 from .store import Store, StoreError
 
@@ -97,7 +98,7 @@ class BodyLimit:
 
 
 def create_app(cfg: ServiceConfig, store: Store) -> FastAPI:
-    app = FastAPI(title="irbis batch API", version=__version__,
+    app = FastAPI(title="irbis batch API", version=__version__, docs_url=None, redoc_url=None,
                   description="Submit a drop of camera-trap photos, poll the job, download one MegaDetector "
                               "batch JSON (format 1.6). Send `Authorization: Bearer <token>`.")
 
@@ -192,6 +193,7 @@ def create_app(cfg: ServiceConfig, store: Store) -> FastAPI:
                 "max_photos_per_job": cfg.max_photos}
 
     app.include_router(v1)
+    add_offline_docs(app)       # Swagger UI needs a CDN; this page works offline
 
     @app.get("/healthz", summary="liveness: no token needed (with the token: workers and queue too)")
     def healthz(request: Request):
