@@ -48,8 +48,13 @@ class OutputLock:
                 raise OutputError(f"another irbis run (pid {holder or '?'}) is writing {str(self.path)[:-5]}; "
                                   f"wait for it or choose another --out") from None
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)   # who holds it, for the refusal message
+        except OSError:
+            self.path.unlink(missing_ok=True)
+            os.close(fd)
+            raise
         self._fd = fd
         return self
 
