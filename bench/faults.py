@@ -306,7 +306,8 @@ def main() -> int:
     p.add_argument("--kills", type=int, default=3, help="kill -9 rounds per command")
     p.add_argument("--max-delay", type=float, default=12.0)
     p.add_argument("--soak-rounds", type=int, default=3)
-    p.add_argument("--model", help="a classifier bundle for the `irbis run` kill rounds (default: none, skipped)")
+    p.add_argument("--model", help="a classifier bundle for the `irbis run` kill rounds (default: one trained on "
+                                   "the bundled demo photos)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="*", help="run only these parts: kill journal catalog cache disk hostile soak")
     args = p.parse_args()
@@ -322,6 +323,12 @@ def main() -> int:
         if args.only and name not in args.only:
             continue
         part()
+        if name == "kill" and not args.model:      # a classifier for `irbis run`: trained on the bundled demo photos
+            args.model = tmp / "model.irbis"
+            proc = probe.irbis("train", REPO / "examples/demo/train/labels.csv", "--out", args.model, "--quiet")
+            if proc.returncode != 0:
+                probe.problems.append(f"could not train the demo model for the `irbis run` kills: {proc.stderr[-300:]}")
+                args.model = None
         if name == "kill" and args.model:
             ref_out = tmp / "run-reference.json"
             proc = probe.detect(ref_out, tmp / "run-ref.sqlite", model=args.model)

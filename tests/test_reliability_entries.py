@@ -123,3 +123,10 @@ def test_hidden_photos_are_skipped_with_a_word(tmp_path):
         report = ingest_folder(photos, cat, progress=False)
     assert report.scanned == 1 and sorted(report.hidden) == [".hidden.webp", ".thumbs"]
     assert "2 hidden entries" in report.summary()
+
+
+def test_a_non_utf8_name_round_trips_into_a_csv(tmp_path):
+    from irbis.atomic import write_csv_atomic
+    name = os.fsdecode(RAW_NAME)
+    write_csv_atomic(tmp_path / "p.csv", ["file", "predicted"], [[name, "animal"]])
+    assert RAW_NAME in (tmp_path / "p.csv").read_bytes()       # the file's own bytes, as ls shows them
