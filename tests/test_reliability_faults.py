@@ -126,3 +126,13 @@ def test_outputs_respect_the_umask(tmp_path, umask, mode):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_graphs_half_written_by_killed_processes_are_cleaned(tmp_path):
+    from irbis.models.onnx_runtime import remove_stale_exports
+    graph = tmp_path / "m.onnx"
+    dead, alive = tmp_path / "m.tmp999999999", tmp_path / f"m.tmp{os.getpid()}"
+    dead.write_bytes(b"half")
+    alive.write_bytes(b"in progress")
+    remove_stale_exports(graph)
+    assert not dead.exists() and alive.exists()

@@ -31,18 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ..faults import EXIT_FAULT, MachineFault, describe
     from ..ingest import IngestError
     from ..labels import LabelsError
     from ..models.registry import BackboneError
-    from ..faults import EXIT_FAULT, MachineFault, describe, is_machine_fault
     try:
         return args.func(args)
     except (IngestError, LabelsError, BackboneError, FileNotFoundError, ValueError) as exc:
         print(f"irbis {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (MachineFault, OSError, sqlite3.Error) as exc:   # disk full, read-only home, model load, ...
-        what = describe(exc) if is_machine_fault(exc) or isinstance(exc, OSError) else f"{exc}"
-        print(f"irbis {args.command}: stopped: {what}\nNothing was recorded for photos not processed and no "
+        print(f"irbis {args.command}: stopped: {describe(exc)}\nNothing was recorded for photos not processed and no "
               f"output was half-written; fix this and run the same command again to resume.", file=sys.stderr)
         return EXIT_FAULT
     except KeyboardInterrupt:

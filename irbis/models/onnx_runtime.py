@@ -39,9 +39,18 @@ def choose_runtime(runtime: str) -> str:
     return runtime
 
 
+def remove_stale_exports(path: Path) -> None:
+    """Delete half-written graphs (``NAME.tmpPID``) left by processes that were killed mid-export."""
+    for tmp in path.parent.glob(f"{path.stem}.tmp*"):
+        pid = tmp.suffix[len(".tmp"):]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            tmp.unlink(missing_ok=True)
+
+
 def export_onnx(module: torch.nn.Module, resolution: int, path: Path) -> None:
     """Export ``module`` for a (1, 3, res, res) input; written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_exports(path)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
         with warnings.catch_warnings():
