@@ -7,8 +7,8 @@ import sqlite3
 
 import numpy as np
 import pytest
-
 from conftest import DEMO
+
 from irbis.catalog import Catalog
 from irbis.feature_cache import FeatureCache
 from irbis.ingest import ingest_folder
