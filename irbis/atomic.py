@@ -9,6 +9,20 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 
+def current_umask() -> int:
+    """The process umask (from /proc on Linux, thread-safe; else by setting it and setting it back)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None] | bytes | str,
                  text: bool = False) -> Path:
     """Write ``path`` atomically. ``write`` is the content (bytes / str) or a function that writes
@@ -16,10 +30,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None] | bytes | 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(write, str):
-        write, text = write.encode("utf-8"), False
+        write, text = write.encode("utf-8", "surrogateescape"), False
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        opened: IO[Any] = os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb")
+        os.fchmod(fd, 0o666 & ~current_umask())   # mkstemp makes 0600: give the mode open() would
+        opened: IO[Any] = (os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") if text
+                           else os.fdopen(fd, "wb"))
         with opened as fh:
             if isinstance(write, bytes):
                 fh.write(write)

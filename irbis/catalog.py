@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .records import ImageRecord
+from .state_files import open_checked
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -45,18 +46,50 @@ CREATE TABLE IF NOT EXISTS sequences (
 _RECORD_COLUMNS = ", ".join(ImageRecord.__dataclass_fields__)
 
 
+def _enc(value):
+    """A text value as SQLite can store it: a name that is not valid UTF-8 (Python keeps its bytes
+    as surrogates) is stored as its raw bytes, so it round-trips into the outputs."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return os.fsencode(value)
+    return value
+
+
+class _Row(tuple):
+    """A row with raw-byte names decoded back (see :func:`_enc`); indexable by position or name."""
+
+    _names: list[str]
+
+    def __new__(cls, cursor, row):
+        obj = super().__new__(cls, (os.fsdecode(v) if isinstance(v, bytes) else v for v in row))
+        obj._names = [d[0] for d in cursor.description]
+        return obj
+
+    def __getitem__(self, key):
+        return super().__getitem__(self._names.index(key) if isinstance(key, str) else key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
 class Catalog:
     """A SQLite catalog. Safe to open from several processes (WAL, busy timeout)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self.db = open_checked(self.path, self._open, "catalog")
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        db.row_factory = _Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        return db
 
     def close(self) -> None:
         self.db.close()
@@ -73,12 +106,13 @@ class Catalog:
 
     # -- deployments -------------------------------------------------------------------
     def ensure_deployment(self, name: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO deployments(name) VALUES (?)", (name,))
+        self.db.execute("INSERT OR IGNORE INTO deployments(name) VALUES (?)", (_enc(name),))
 
     def set_deployment(self, name: str, clock_offset_s: float | None = None,
                        latitude: float | None = None, longitude: float | None = None) -> bool:
         """Update a deployment; returns True when the clock offset changed."""
         self.ensure_deployment(name)
+        name = _enc(name)
         row = self.db.execute("SELECT clock_offset_s FROM deployments WHERE name=?", (name,)).fetchone()
         changed = clock_offset_s is not None and float(row[0]) != float(clock_offset_s)
         if clock_offset_s is not None:
@@ -106,7 +140,17 @@ class Catalog:
         updates = ", ".join(f"{c}=excluded.{c}" for c in cols if c != "path")
         self.db.execute(
             f"INSERT INTO images({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-            f"ON CONFLICT(path) DO UPDATE SET {updates}", [values[c] for c in cols])
+            f"ON CONFLICT(path) DO UPDATE SET {updates}", [_enc(values[c]) for c in cols])
+
+    def remove_missing(self, root: str | os.PathLike, present: Iterable[str]) -> set[str]:
+        """Forget images under ``root`` whose path is not in ``present`` (deleted or renamed files);
+        returns the deployments they belonged to (their sequences need rebuilding)."""
+        keep = {str(p) for p in present}
+        gone = [(r[0], r[1], r[2]) for r in self.db.execute("SELECT id, path, deployment FROM images WHERE root=?",
+                                                             (_enc(str(Path(root).resolve())),))
+                if r[1] not in keep]
+        self.db.executemany("DELETE FROM images WHERE id=?", [(g[0],) for g in gone])
+        return {g[2] for g in gone}
 
     def images(self, root: str | os.PathLike | None = None,
                paths: Iterable[str] | None = None) -> list[ImageRecord]:
@@ -115,7 +159,7 @@ class Catalog:
             wanted = [str(p) for p in paths]
             out = []
             for i in range(0, len(wanted), 500):
-                chunk = wanted[i:i + 500]
+                chunk = [_enc(p) for p in wanted[i:i + 500]]
                 out += [ImageRecord(*r) for r in self.db.execute(
                     f"SELECT {_RECORD_COLUMNS} FROM images WHERE path IN ({','.join('?' * len(chunk))})",
                     chunk)]
@@ -125,22 +169,23 @@ class Catalog:
             rows = self.db.execute(f"SELECT {_RECORD_COLUMNS} FROM images ORDER BY root, rel_path")
         else:
             rows = self.db.execute(f"SELECT {_RECORD_COLUMNS} FROM images WHERE root=? ORDER BY rel_path",
-                                   (str(Path(root).resolve()),))
+                                   (_enc(str(Path(root).resolve())),))
         return [ImageRecord(*r) for r in rows]
 
     def iter_deployment_frames(self, deployment: str) -> Iterator[sqlite3.Row]:
         return iter(self.db.execute(
-            "SELECT id, rel_path, datetime_original FROM images WHERE deployment=?", (deployment,)).fetchall())
+            "SELECT id, rel_path, datetime_original FROM images WHERE deployment=?", (_enc(deployment),)).fetchall())
 
     # -- sequences ---------------------------------------------------------------------
     def replace_sequences(self, deployment: str, frames: list[tuple[int, str | None, str, int]],
                           sequences: list[tuple[str, str | None, str | None, int]]) -> None:
         """frames: (image id, taken_at, sequence id, frame index); sequences: (id, start, end, n)."""
+        deployment = _enc(deployment)
         self.db.execute("DELETE FROM sequences WHERE deployment=?", (deployment,))
         self.db.executemany("INSERT INTO sequences(id, deployment, start, end, n_frames) VALUES (?,?,?,?,?)",
-                            [(s[0], deployment, s[1], s[2], s[3]) for s in sequences])
+                            [(_enc(s[0]), deployment, s[1], s[2], s[3]) for s in sequences])
         self.db.executemany("UPDATE images SET taken_at=?, sequence_id=?, frame_index=? WHERE id=?",
-                            [(f[1], f[2], f[3], f[0]) for f in frames])
+                            [(f[1], _enc(f[2]), f[3], f[0]) for f in frames])
 
     def sequences(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM sequences ORDER BY deployment, start, id").fetchall()

@@ -21,7 +21,8 @@ from .engines import Engine, get_engine
 from .formats.md_json import build_results, image_entry, write_results
 from .ingest import ingest_folder
 from .models.bundle import ModelBundle
-from .options import DEFAULT_THRESHOLD, RunOptions
+from .options import DEFAULT_THRESHOLD, RunOptions, check_limits
+from .outputs import OutputLock, check_output_path
 from .progress import Listener
 from .records import CATEGORY_NAMES, ImageRecord, record_key
 from .runs import RunJournal
@@ -186,17 +187,20 @@ def run_survey(photos_dir: str | os.PathLike, out: str | os.PathLike, model: str
                listener: Listener | None = None, engine: Engine | None = None) -> RunReport:
     """``irbis detect`` (model None) and ``irbis run`` (with a model bundle)."""
     options = options or RunOptions()
-    comp = load_components(options, model)
-    with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
-        ingest_folder(photos_dir, catalog, sequence_gap_s=options.sequence_gap, progress=listener is not None)
-        records = catalog.images(photos_dir)
-    report = RunReport(out=str(out))
-    with RunJournal(out, comp.settings) as journal:
-        report.resumed = sum(record_key(r) in journal.done for r in records)
-        detect_records(records, comp.stage, journal, engine or get_engine(decode_threads=options.decode_threads),
-                       listener)
-        journal.flush()
-        entries = assemble(records, journal.done, options, comp.classes, report, comp.policy)
-    write_results(out, results_document(entries, options, comp, report))
-    journal.finish()
+    check_limits(options)
+    check_output_path(out)          # before any work: not a folder, in a folder that exists
+    with OutputLock(out):           # a second run on this output is refused, not silently mixed in
+        comp = load_components(options, model)
+        with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
+            ingest_folder(photos_dir, catalog, sequence_gap_s=options.sequence_gap, progress=listener is not None)
+            records = catalog.images(photos_dir)
+        report = RunReport(out=str(out))
+        with RunJournal(out, comp.settings) as journal:
+            report.resumed = sum(record_key(r) in journal.done for r in records)
+            detect_records(records, comp.stage, journal,
+                           engine or get_engine(decode_threads=options.decode_threads), listener)
+            journal.flush()
+            entries = assemble(records, journal.done, options, comp.classes, report, comp.policy)
+        write_results(out, results_document(entries, options, comp, report))
+        journal.finish()
     return report

@@ -19,10 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from .entries import EntryError, read_file_bytes
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 MAX_PIXELS = 120_000_000  # 120 MP: larger than any camera trap, far smaller than a bomb
 MIN_SIDE = 8
 MAX_FILE_BYTES = 512 * 1024 * 1024  # no camera writes a 512 MB photo; refuse before reading it
+
+SHA256_KEY = "irbis_sha256"
+
 
 class ImageReadError(Exception):
     """A photo that cannot be used; ``str(err)`` says why."""
@@ -51,20 +56,24 @@ def open_image(path: str | os.PathLike, min_short_side: int | None = None,
     """Decode ``path`` into an upright RGB image.
 
     ``min_short_side``: when given, JPEGs are decoded in draft mode to the smallest scale whose
-    short side is still at least this many pixels.
+    short side is still at least this many pixels. The file is read once; the SHA-256 of the
+    bytes decoded is in ``im.info[SHA256_KEY]`` (see :func:`decoded_sha256`).
     """
     try:
-        size = os.path.getsize(path)
-        if size == 0:
-            raise ImageReadError("empty file (0 bytes)")
-        if size > MAX_FILE_BYTES:
-            raise ImageReadError(f"file too large: {size / 2**20:.0f} MB exceeds the "
-                                 f"{MAX_FILE_BYTES / 2**20:.0f} MB limit")
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise ImageReadError(f"cannot read file: {exc.strerror or exc}") from exc
-    return decode_image(data, min_short_side=min_short_side, max_pixels=max_pixels)
+        data, sha = read_file_bytes(path, MAX_FILE_BYTES)
+    except ValueError as exc:   # empty or too large
+        raise ImageReadError(str(exc)) from exc
+    except OSError as exc:      # what the entry is: a FIFO, a dangling link, unreadable, ...
+        raise ImageReadError(str(exc) if isinstance(exc, EntryError) else
+                             f"cannot read file: {exc.strerror or exc}") from exc
+    im = decode_image(data, min_short_side=min_short_side, max_pixels=max_pixels)
+    im.info[SHA256_KEY] = sha   # the hash of the bytes decoded: what caches and journals are keyed by
+    return im
+
+
+def decoded_sha256(im: Image.Image | None) -> str | None:
+    """The SHA-256 of the bytes ``im`` was decoded from by :func:`open_image` (None if unknown)."""
+    return None if im is None else im.info.get(SHA256_KEY)
 
 
 def decode_image(data: bytes, min_short_side: int | None = None,

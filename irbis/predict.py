@@ -16,6 +16,7 @@ from .engines import Engine, get_engine
 from .features import compute_features
 from .ingest import DEFAULT_SEQUENCE_GAP_S, ingest_folder
 from .options import DecisionOptions, PredictOptions
+from .outputs import OutputLock, check_output_path
 from .progress import Listener
 from .records import ImageRecord
 from .stages.classify import ClassifierSpec, ImageClassifier
@@ -131,8 +132,10 @@ def predict(model_path: str | os.PathLike, photos_dir: str | os.PathLike, out: s
 
     ``model_path`` may also be ``imagenet-species`` (zero-shot); ``decision``: thresholds, rollup,
     geofence (:mod:`irbis.decision`)."""
-    classifier = ClassifierSpec(str(model_path), backbone, runtime).build()
-    policy = LabelPolicy(classifier.bundle, decision or DecisionOptions())
-    records = folder_records(photos_dir, catalog_path, sequence_gap, progress=listener is not None)
-    preds = classify_records(records, classifier, engine or get_engine(decode_threads=decode_threads), listener)
-    return write_predictions(out, preds, by_sequence, policy)
+    check_output_path(out)
+    with OutputLock(out):
+        classifier = ClassifierSpec(str(model_path), backbone, runtime).build()
+        policy = LabelPolicy(classifier.bundle, decision or DecisionOptions())
+        records = folder_records(photos_dir, catalog_path, sequence_gap, progress=listener is not None)
+        preds = classify_records(records, classifier, engine or get_engine(decode_threads=decode_threads), listener)
+        return write_predictions(out, preds, by_sequence, policy)

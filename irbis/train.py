@@ -186,6 +186,8 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
     (Serengeti sequence labels train a multilabel model: :func:`irbis.multilabel.train_multilabel`.)
     ``target_precision`` / ``taxonomy``: calibration, per-class thresholds and rollup (:mod:`irbis.calibration`).
     """
+    from .outputs import check_output_path
+    check_output_path(out)
     rows = read_labels(labels_csv)
     classes = sorted({r.label for r in rows})
     if len(classes) < 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 
 from .. import __version__
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ..faults import EXIT_FAULT, MachineFault, describe
     from ..ingest import IngestError
     from ..labels import LabelsError
     from ..models.registry import BackboneError
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     except (IngestError, LabelsError, BackboneError, FileNotFoundError, ValueError) as exc:
         print(f"irbis {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (MachineFault, OSError, sqlite3.Error) as exc:   # disk full, read-only home, model load, ...
+        print(f"irbis {args.command}: stopped: {describe(exc)}\nNothing was recorded for photos not processed and no "
+              f"output was half-written; fix this and run the same command again to resume.", file=sys.stderr)
+        return EXIT_FAULT
     except KeyboardInterrupt:
         print("interrupted; finished work is cached and a re-run resumes", file=sys.stderr)
         return 130

@@ -11,10 +11,11 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Sequence
 
+from ..faults import is_machine_fault, machine_fault
 from ..imageio import ImageReadError
 from ..progress import Listener, Progress, emit
 from ..records import ImageRecord
-from ..stages import Stage
+from ..stages import Stage, content_changed
 from . import Sink
 
 _END = object()
@@ -64,10 +65,13 @@ class LocalEngine:
         total, done, failed = len(records), 0, 0
         emit(listener, Progress("start", task, total))
         for rec, prepared, error in map_prepared(records, stage.prepare, self.decode_threads):
+            error = error or content_changed(rec, prepared)
             if error is None:
                 try:
                     result = stage.run([prepared])[0]
                 except Exception as exc:  # a model error on one photo must not end the survey
+                    if is_machine_fault(exc):  # ... but a full disk or a model that cannot load must
+                        raise machine_fault(exc, f"{stage.failure_label} stopped at {rec.rel_path}") from exc
                     error = f"{stage.failure_label} failed: {type(exc).__name__}: {exc}"
             if error is None:
                 sink.put(rec, result)

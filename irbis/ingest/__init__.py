@@ -34,17 +34,27 @@ class IngestReport:
     failures: dict[str, str] = field(default_factory=dict)  # rel_path -> reason
     deployments: int = 0
     sequences: int = 0
+    hidden: list[str] = field(default_factory=list)         # hidden photos / folders skipped
 
     def summary(self) -> str:
         return (f"{self.scanned} photos in {self.root}: {self.added} new, {self.updated} changed, "
                 f"{self.unchanged} already catalogued; {self.deployments} deployments, "
-                f"{self.sequences} sequences; {len(self.failures)} unreadable. Catalog: {self.catalog}")
+                f"{self.sequences} sequences; {len(self.failures)} unreadable. Catalog: {self.catalog}"
+                + (f"\n{len(self.hidden)} hidden entries (names starting with '.') skipped, e.g. {self.hidden[0]}"
+                   if self.hidden else ""))
 
 
-def scan_photos(root: str | os.PathLike) -> list[Path]:
-    """Every .jpg/.jpeg/.png/.webp (any case) below ``root``, hidden folders skipped, sorted."""
+def scan_photos(root: str | os.PathLike, hidden: list[Path] | None = None) -> list[Path]:
+    """Every .jpg/.jpeg/.png/.webp (any case) below ``root``, hidden folders skipped, sorted.
+
+    ``hidden``: when given, the hidden photos and folders skipped (names starting with '.') are
+    appended to it, so a summary can say so rather than skip them without a word."""
     found = []
     for dirpath, dirnames, filenames in os.walk(os.fspath(root), followlinks=False):
+        if hidden is not None:
+            hidden += [Path(dirpath) / d for d in dirnames if d.startswith(".")]
+            hidden += [Path(dirpath) / n for n in filenames
+                       if n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)]
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."):
@@ -112,21 +122,34 @@ def ingest_folder(photos_dir: str | os.PathLike, catalog: Catalog,
     if deployment_map is not None:
         mapping = sorted(deployment_map, key=lambda r: -len(r[0])) + (mapping or [])
     report = IngestReport(root=str(root), catalog=str(catalog.path))
-    files = scan_photos(root) if files is None else sorted(Path(f).resolve() for f in files)
+    whole_folder = files is None
+    # Given files: their folder resolved, not the file itself (a link is catalogued, and reported, under its
+    # own name; what it leads to is read_metadata's business).
+    hidden: list[Path] = []
+    files = scan_photos(root, hidden) if files is None else sorted(Path(os.path.realpath(Path(f).parent)) / Path(f).name
+                                                           for f in files)
     report.scanned = len(files)
+    report.hidden = [p.relative_to(root).as_posix() for p in hidden]
     known = catalog.known_files()
     todo = []
     for f in files:
-        st = f.stat()
+        stamp: tuple[int | None, float | None]
+        try:
+            stamp = (f.stat().st_size, f.stat().st_mtime)
+        except OSError:   # dangling link, link loop, ...: read_metadata says what it is
+            stamp = (None, None)
         prev = known.get(str(f))
         if prev is None:
             todo.append((f, "added"))
-        elif prev != (st.st_size, st.st_mtime):
+        elif prev != stamp or stamp == (None, None):
             todo.append((f, "updated"))
         else:
             report.unchanged += 1
 
     touched: set[str] = set()
+    if whole_folder:   # deleted and renamed photos leave the catalog: outputs describe the folder as it is
+        with catalog.transaction():
+            touched |= catalog.remove_missing(root, [str(f) for f in files])
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, catalog.transaction():
         metas = pool.map(lambda item: read_metadata(item[0]), todo)
         for (f, kind), meta in tqdm(zip(todo, metas), total=len(todo), desc="ingest", unit="photo",
@@ -159,7 +182,7 @@ def ingest_folder(photos_dir: str | os.PathLike, catalog: Catalog,
             frame_rows, seq_rows = build_sequences(dep, frames, sequence_gap_s, offsets.get(dep, 0.0))
             catalog.replace_sequences(dep, frame_rows, seq_rows)
 
-    records = catalog.images(root) if files is None else catalog.images(paths=[str(f) for f in files])
+    records = catalog.images(root) if whole_folder else catalog.images(paths=[str(f) for f in files])
     report.failures = {r.rel_path: r.failure for r in records if r.failure}
     report.deployments = len({r.deployment for r in records})
     report.sequences = len({r.sequence_id for r in records})

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from PIL import Image, UnidentifiedImageError
 
+from ..entries import entry_problem
 from ..hashing import content_hash
 from ..imageio import MAX_FILE_BYTES, MAX_PIXELS
 
@@ -46,10 +47,19 @@ def _text(value) -> str | None:
 
 def read_metadata(path: str | os.PathLike) -> dict:
     """EXIF time, make, model, serial, width, height, orientation, size, sha256, failure."""
-    st = os.stat(path)
-    out: dict = {"size": st.st_size, "mtime": st.st_mtime, "sha256": None, "failure": None,
+    out: dict = {"size": None, "mtime": None, "sha256": None, "failure": None,
                  "datetime_original": None, "make": None, "model": None, "serial": None,
                  "width": None, "height": None, "orientation": None}
+    problem = entry_problem(path)   # a FIFO, device, dangling link, loop, unreadable file: say so
+    if problem:
+        out["failure"] = problem
+        return out
+    try:
+        st = os.stat(path)
+    except OSError as exc:   # gone or changed since entry_problem looked
+        out["failure"] = entry_problem(path) or f"cannot read file: {exc.strerror or exc}"
+        return out
+    out["size"], out["mtime"] = st.st_size, st.st_mtime
     if st.st_size == 0:
         out["failure"] = "empty file (0 bytes)"
         return out
@@ -57,7 +67,11 @@ def read_metadata(path: str | os.PathLike) -> dict:
         out["failure"] = (f"file too large: {st.st_size / 2**20:.0f} MB exceeds the "
                           f"{MAX_FILE_BYTES / 2**20:.0f} MB limit")
         return out
-    out["sha256"] = content_hash(path)
+    try:
+        out["sha256"] = content_hash(path)
+    except OSError as exc:
+        out["failure"] = entry_problem(path) or f"cannot read file: {exc.strerror or exc}"
+        return out
     try:
         with warnings.catch_warnings(action="ignore", category=Image.DecompressionBombWarning), \
                 Image.open(path) as im:

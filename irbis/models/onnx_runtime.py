@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..faults import ModelLoadError, describe
+
 RUNTIMES = ("auto", "onnx", "torch")
 
 
@@ -37,26 +39,50 @@ def choose_runtime(runtime: str) -> str:
     return runtime
 
 
+def remove_stale_exports(path: Path) -> None:
+    """Delete half-written graphs (``NAME.tmpPID``) left by processes that were killed mid-export."""
+    for tmp in path.parent.glob(f"{path.stem}.tmp*"):
+        pid = tmp.suffix[len(".tmp"):]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            tmp.unlink(missing_ok=True)
+
+
 def export_onnx(module: torch.nn.Module, resolution: int, path: Path) -> None:
     """Export ``module`` for a (1, 3, res, res) input; written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_exports(path)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), (torch.zeros(1, 3, resolution, resolution),), str(tmp),
-                          input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
-    os.replace(tmp, path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module.eval(), (torch.zeros(1, 3, resolution, resolution),), str(tmp),
+                              input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
+        os.replace(tmp, path)
+    except BaseException:       # disk full, killed export: leave no partial graph behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def open_session(path: Path, make_module: Callable[[], torch.nn.Module], resolution: int, threads: int = 1):
-    """An inference session for the graph at ``path``, exporting ``make_module()`` first if needed."""
-    if not path.exists():
-        export_onnx(make_module(), resolution, path)
+    """An inference session for the graph at ``path``, exporting ``make_module()`` first if needed.
+
+    Raises :class:`~irbis.faults.ModelLoadError` (a fault of the machine, which stops a run) when
+    the graph cannot be written or loaded; a corrupt cached graph is removed so a re-run re-exports."""
+    try:
+        if not path.exists():
+            export_onnx(make_module(), resolution, path)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot export the model graph to {path}: {describe(exc)}") from exc
     ort = onnxruntime_module()
     so = ort.SessionOptions()
     so.intra_op_num_threads = max(1, threads)
     so.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        path.unlink(missing_ok=True)   # a cache: the next run exports it again
+        raise ModelLoadError(f"cannot load the model graph {path} (removed; a re-run exports it again): "
+                             f"{describe(exc)}") from exc
 
 
 def run_per_image(session, batch: np.ndarray) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..options import RunOptions, api_fields
 from ..stages.detectors import DEFAULT_DETECTOR, LITE_NAMES
+from .docs_page import add_offline_docs
 from .security import Refused, Roots, photo_list, token_matches
 from .store import Store, StoreError
 
@@ -60,13 +60,18 @@ def _error(status: int, code: str, detail) -> JSONResponse:
 class BodyLimit:
     """ASGI middleware: request bodies over ``limit`` bytes get a 413 JSON answer."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, token: str | None = None):
+        self.app, self.limit, self.token = app, limit, token
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
+        if self.token is not None and scope.get("path", "").startswith("/v1") and not token_matches(
+                headers.get(b"authorization", b"").decode("latin-1"), self.token):
+            # The token is checked before a byte of the body is read: unauthenticated bodies cost nothing.
+            return await JSONResponse({"error": "unauthorized", "detail": "missing or wrong bearer token"},
+                                      status_code=401, headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
         too_big = _error(413, "request_too_large", f"request body over {self.limit} bytes")
         try:
             if int(headers.get(b"content-length", b"0")) > self.limit:
@@ -94,7 +99,7 @@ class BodyLimit:
 
 
 def create_app(cfg: ServiceConfig, store: Store) -> tuple[BodyLimit, FastAPI]:
-    app = FastAPI(title="irbis batch API", version=__version__,
+    app = FastAPI(title="irbis batch API", version=__version__, docs_url=None, redoc_url=None,
                   description="Submit a drop of camera-trap photos, poll the job, download one MegaDetector "
                               "batch JSON (format 1.6). Send `Authorization: Bearer <token>`.")
 
@@ -192,11 +197,12 @@ def create_app(cfg: ServiceConfig, store: Store) -> tuple[BodyLimit, FastAPI]:
                 "max_photos_per_job": cfg.max_photos}
 
     app.include_router(v1)
+    add_offline_docs(app)       # Swagger UI needs a CDN; this page works offline
 
-    @app.get("/healthz", summary="liveness: no token needed")
-    def healthz():
-        workers = store.workers()
-        return {"status": "ok", "version": __version__, "workers": len(workers),
-                "jobs": store.queue_depth(), "pid": os.getpid()}
+    @app.get("/healthz", summary="liveness: no token needed (with the token: workers and queue too)")
+    def healthz(request: Request):
+        if cfg.token is not None and not token_matches(request.headers.get("authorization"), cfg.token):
+            return {"status": "ok"}      # liveness only: nothing about the process to strangers
+        return {"status": "ok", "version": __version__, "workers": len(store.workers()), "jobs": store.queue_depth()}
 
-    return BodyLimit(app, cfg.max_request_bytes), app
+    return BodyLimit(app, cfg.max_request_bytes, cfg.token), app

@@ -85,6 +85,14 @@ class Roots:
         return resolved
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def photo_list(roots: Roots, folder: str | None, photos: list[str] | None, base: str | None,
                max_photos: int) -> tuple[Path, list[tuple[str, str]]]:
     """(job root, [(resolved path, path relative to the root)]) sorted by relative path."""
@@ -99,7 +107,13 @@ def photo_list(roots: Roots, folder: str | None, photos: list[str] | None, base:
         if len(files) > max_photos:
             raise Refused(413, "too_many_photos", f"{folder!r} holds {len(files)} photos; this server takes "
                                                   f"at most {max_photos} per job")
-        resolved = [(str(f), f.resolve()) for f in files]
+        bad = [f for f in files if not _utf8(str(f))]
+        if bad:
+            shown = str(bad[0].relative_to(root)).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise Refused(400, "bad_file_name", f"{len(bad)} file name(s) in {folder!r} are not valid UTF-8, e.g. "
+                          f"{shown!r}; rename them (or run `irbis detect` on the folder, which takes any name)")
+        # realpath never raises (a link loop stays a path inside the folder; the worker says what it is)
+        resolved = [(str(f), Path(os.path.realpath(f))) for f in files]
     else:
         assert photos is not None
         if len(photos) > max_photos:
@@ -120,7 +134,9 @@ def photo_list(roots: Roots, folder: str | None, photos: list[str] | None, base:
         if not p.is_relative_to(root):
             raise Refused(403, "path_refused", f"photo {raw!r} resolves outside the job's folder {str(root)!r} "
                                                f"(symlink escape)")
-        out[str(p)] = p.relative_to(root).as_posix()
+        # A folder's entries keep their own names (a link is reported as itself, not as its target).
+        key = Path(raw) if folder else p
+        out[str(key)] = key.relative_to(root).as_posix()
     if not out:
         raise Refused(400, "no_photos", "no .jpg/.jpeg/.png/.webp photos found")
     return root, sorted(out.items(), key=lambda kv: kv[1])

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..catalog import Catalog
 from ..detection_run import RunReport, assemble, detect_records, load_components, results_document
 from ..engines import get_engine
+from ..entries import entry_problem
 from ..formats.md_json import write_results
 from ..ingest import deployment_for, ingest_folder
 from ..ingest.sequences import build_sequences
@@ -138,19 +139,19 @@ class Worker:
         root = Path(job["root"])
         return [by_path.get(p["path"]) or ImageRecord(
             -1, p["path"], str(root), p["rel_path"], deployment_for(p["rel_path"], root, None), None, None, None,
-            None, None, failures.get(p["rel_path"], "file not found (deleted after the job was submitted)"))
+            None, None, failures.get(p["rel_path"]) or entry_problem(p["path"]) or "file not found")
             for p in photos]
 
     def detect(self, c: Claim) -> None:
         job, _, options, comp = self.job_settings(c.job_id)
         photos = self.store.photos(c.job_id, c.first, c.count)
-        existing = [Path(p["path"]) for p in photos if os.path.isfile(p["path"])]
+        existing, refused = usable_photos(photos, job["root"])
         folder = job_dir(self.state, c.job_id)
         with Catalog(folder / "catalog.sqlite") as catalog:
             if existing:
                 ingest_folder(job["root"], catalog, sequence_gap_s=options.sequence_gap, progress=False,
                               threads=1, files=existing)
-            records = self.records(job, photos, catalog, {})
+            records = self.records(job, photos, catalog, refused)
         stored = self.store.results(c.job_id, [p["rel_path"] for p in photos])
         done = {record_key(r): stored[r.rel_path] for r in records if r.rel_path in stored}
         sink = ShardSink(self.store, c, done, self.lost)
@@ -182,6 +183,22 @@ class Worker:
         write_results(out, results_document(entries, options, comp, report))
         if self.lost.is_set() or not self.store.complete_job(c, str(out)):
             raise LeaseLost()
+
+
+def usable_photos(photos, root: str) -> tuple[list[Path], dict[str, str]]:
+    """The job's photos that are regular files inside its folder now, and a reason for each of the
+    others: a photo replaced after submit by a link leading outside the folder is refused (never
+    read) and the reason never shows where it leads."""
+    real_root = Path(os.path.realpath(root))
+    ok, refused = [], {}
+    for p in photos:
+        if not Path(os.path.realpath(p["path"])).is_relative_to(real_root):
+            refused[p["rel_path"]] = "refused: a symbolic link leading outside the job's folder"
+        elif (why := entry_problem(p["path"])) is not None:
+            refused[p["rel_path"]] = why
+        else:
+            ok.append(Path(p["path"]))
+    return ok, refused
 
 
 def _die_with_parent() -> None:

@@ -41,3 +41,27 @@ class Stage(Protocol):
     def prepare(self, record: ImageRecord) -> Any: ...
 
     def run(self, batch: Sequence[Any]) -> list[Any]: ...
+
+
+class Decoded(tuple):
+    """What a stage's ``prepare`` returns, with the SHA-256 of the bytes actually decoded.
+
+    A photo replaced between ingest and decoding must not have its results stored under the
+    hash taken at ingest (another photo's features served for that content forever after), so
+    engines compare ``sha256`` with the record's (:func:`content_changed`)."""
+
+    sha256: str | None
+
+    def __new__(cls, items, sha256: str | None):
+        obj = super().__new__(cls, items)
+        obj.sha256 = sha256
+        return obj
+
+
+def content_changed(record: ImageRecord, prepared: Any) -> str | None:
+    """A failure reason when the bytes ``prepare`` decoded are not the ones catalogued, else None."""
+    actual = getattr(prepared, "sha256", None)
+    if actual and record.sha256 and actual != record.sha256:
+        return ("file changed after it was catalogued (its content is not the one ingested); "
+                "nothing stored for it: re-run to process the new content")
+    return None

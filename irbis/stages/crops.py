@@ -9,7 +9,9 @@ from typing import Sequence
 import numpy as np
 
 from ..geometry import CLASSIFIER_CROP_MARGIN, square_crop
+from ..imageio import decoded_sha256
 from ..records import ANIMAL, ImageRecord
+from . import Decoded
 from .detectors import resolve_detector
 from .featurize import Features, Featurizer, FeaturizeSpec, FeaturizeStage
 
@@ -56,8 +58,9 @@ class CropFeaturizeStage:
     def id(self) -> str:
         return f"{self.features.id}/crop:{self.detector.id}/m{self.spec.margin:g}"
 
-    def prepare(self, record: ImageRecord):
-        return self.detector.prepare(record.path)
+    def prepare(self, record: ImageRecord) -> Decoded:
+        item, meta = self.detector.prepare(record.path)
+        return Decoded((item, meta), decoded_sha256(meta.image))
 
     def run(self, batch: Sequence) -> list[Features]:
         out = []

@@ -10,6 +10,7 @@ graph exported once from the torch module and cached under the irbis home) or to
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ import numpy as np
 import torch
 
 from ..config import irbis_home
-from ..imageio import DRAFT_FACTOR, load_network_input, network_input
+from ..imageio import DRAFT_FACTOR, decoded_sha256, load_network_input, network_input, open_image
 from ..models.onnx_runtime import RUNTIMES, choose_runtime, open_session, run_per_image  # noqa: F401
 from ..models.registry import BackboneError, BackboneSpec, load_module, resolve_backbone
 from ..records import ImageRecord
+from . import Decoded
 
 
 class _Cut(torch.nn.Module):
@@ -148,8 +150,11 @@ class FeaturizeStage:
     def id(self) -> str:
         return self.featurizer.id
 
-    def prepare(self, record: ImageRecord) -> list[np.ndarray]:
-        return self.featurizer.prepare(record.path, self.spec.flips)
+    def prepare(self, record: ImageRecord) -> Decoded:
+        """One network input per flip, decoded from one read of the file (hash included)."""
+        f = self.featurizer
+        im = open_image(record.path, min_short_side=math.ceil(DRAFT_FACTOR * f.prep.resize_short))
+        return Decoded([network_input(im, f.prep, flip=x) for x in self.spec.flips], decoded_sha256(im))
 
     def run(self, batch: Sequence[list[np.ndarray]]) -> list[Features]:
         return [Features(self.featurizer.run(np.stack(arrays))) for arrays in batch]

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..imageio import decoded_sha256
 from ..records import ANIMAL, Detection, ImageRecord
+from . import Decoded
 from .classify import ClassifierSpec, ImageClassifier
 from .detectors import DEFAULT_DETECTOR, resolve_detector
 
@@ -49,7 +51,7 @@ class SurveyStage:
 
     def prepare(self, record: ImageRecord):
         item, meta = self.detector.prepare(record.path)
-        return item, meta, meta.image
+        return Decoded((item, meta, meta.image), decoded_sha256(meta.image))
 
     def run(self, batch: Sequence) -> list[list[Detection]]:
         out = []
