@@ -143,7 +143,7 @@ def settle(rows: list[dict], parsed: list[ParsedStrip | None]) -> None:
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(parsed):
         if p is not None and p.date is not None:
-            groups.setdefault((rows[i]["camera_key"], p.layout), []).append(i)
+            groups.setdefault(_order_key(rows[i], p), []).append(i)
     orders = {}
     for key, idx in groups.items():
         exif = [_exif_date(rows[i].get("exif_datetime")) for i in idx]
@@ -151,7 +151,7 @@ def settle(rows: list[dict], parsed: list[ParsedStrip | None]) -> None:
     for row, p in zip(rows, parsed):
         if p is None:
             continue
-        decided = orders.get((row["camera_key"], p.layout))
+        decided = orders.get(_order_key(row, p)) if p.date is not None else None
         row["date_order"] = decided.order if decided else None
         row["strip_datetime"] = p.datetime_for(decided.order) if decided else None
         if p.empty:
@@ -165,6 +165,11 @@ def settle(rows: list[dict], parsed: list[ParsedStrip | None]) -> None:
         if row.get("strip_datetime") and row.get("exif_datetime") and len(row["strip_datetime"]) == 19:
             row["strip_minus_exif_s"] = int((datetime.fromisoformat(row["strip_datetime"])
                                              - datetime.fromisoformat(row["exif_datetime"])).total_seconds())
+
+
+def _order_key(row: dict, p: ParsedStrip) -> tuple:
+    """Frames that share a date order: one camera (folder or deployment), layout and date shape."""
+    return row["camera_key"], p.layout, p.date.shape if p.date else None
 
 
 def _exif_date(iso: str | None) -> date | None:

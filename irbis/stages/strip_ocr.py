@@ -34,6 +34,7 @@ MIN_BAND_PX = 24
 PAD_PX = 24               # black border around a band so the detector sees text at the edge
 CHANGED_LEVEL = 64        # a pixel whose grey level moved this much (0-255) changed
 CHANGED_SHARE = 0.004     # a word crop with more changed pixels than this share changed
+MAX_CHANGED_SHARE = 0.6   # a burst read with more changed words than this share is read in full
 
 
 class OCRMissingError(RuntimeError):
@@ -184,9 +185,11 @@ class StripReader:
         self.full_reads += 1
         return StripRead(bands[0].text, bands[1].text, True, n, bands[0], bands[1])
 
-    def read_cheap(self, top: np.ndarray, bottom: np.ndarray, last: tuple[BandRead, BandRead]) -> StripRead:
-        """The last full read's boxes on this frame; only changed word crops are recognised."""
-        bands, n = [], 0
+    def read_cheap(self, top: np.ndarray, bottom: np.ndarray,
+                   last: tuple[BandRead, BandRead]) -> StripRead | None:
+        """The last full read's boxes on this frame; only changed word crops are recognised.
+        None when most words changed (another camera or scene: a full read is cheaper)."""
+        staged, total = [], 0
         for band, prev in zip((top, bottom), last):
             words, todo = [], []
             for i, w in enumerate(prev.words):
@@ -196,12 +199,18 @@ class StripReader:
                 else:
                     words.append(Word(w.box, "", _crop(band, widened(prev.words, i, band.shape[1]))))
                     todo.append(i)
+            staged.append((words, todo))
+            total += len(words)
+        changed = sum(len(todo) for _, todo in staged)
+        if changed > MAX_CHANGED_SHARE * total:
+            return None
+        bands = []
+        for words, todo in staged:
             for i, text in zip(todo, self.ocr.recognise([words[i].crop for i in todo])):
                 words[i].text = text
-            n += len(todo)
             bands.append(BandRead(words))
         self.cheap_reads += 1
-        return StripRead(bands[0].text, bands[1].text, False, n, bands[0], bands[1])
+        return StripRead(bands[0].text, bands[1].text, False, changed, bands[0], bands[1])
 
     def read_image(self, im: Image.Image, key: tuple = (), accept=None) -> StripRead:
         """OCR one upright image. ``key`` names its camera (folder); ``accept(cheap, last_full)``
@@ -211,7 +220,7 @@ class StripReader:
         last = self._last.get(key) if self.reuse else None
         if last is not None:
             cheap = self.read_cheap(top, bottom, last)
-            if accept is None or accept(cheap, last):
+            if cheap is not None and (accept is None or accept(cheap, last)):
                 return cheap
         full = self.read_full(top, bottom)
         if self.reuse and (full.top.words or full.bottom.words):

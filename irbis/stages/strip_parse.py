@@ -33,8 +33,14 @@ BRAND_WORDS = {
     "bushnell": ("BUSHNELL",),
     "browning": ("BROWNING",),
     "cuddeback": ("CUDDEBACK", "DIGITAL"),
-    "generic": ("DLCCOVERT.COM", "COVERT", "STEALTHCAM", "MOULTRIE", "SPYPOINT", "SCOUTGUARD", "WILDGAME"),
+    "generic": ("DLCCOVERT.COM", "COVERT", "STEALTHCAM", "MOULTRIE", "SPYPOINT", "SCOUTGUARD", "WILDGAME",
+                "HCO", "MEIDASE"),
 }
+# Maker and model words as OCR spells them, split or misread; removed before the camera name is taken.
+_MAKER_WORDS_RX = re.compile(
+    r"R?[EKB]C[O0U]N[YVTE][XYNA'.]?|RECON[A-Z']?|HYPER\s?F\s?[I1]RE|PROFESS\s?[I1]\s?ONAL|RAPID\s?F[I1]RE|"
+    r"CUDD?E\s?BACK\.?|D[I1]G[I1]TAL|BUSHNEL+[I1L]?|BROWN[I1]NG|(?:HCO\s?)?(?:SCO)?UT\s?GUARD|"
+    r"[A-Z]{0,3}C\s?[oc0]vert(?:\.com)?|STEALTH\s?CAM|MOULTRIE|SPYPOINT|MEIDASE|TRAIL\s?CAM(?![0-9])", re.I)
 # Default date order of each maker's strip, used only when a camera's dates leave it open.
 MAKER_DEFAULT_ORDER = {"reconyx": "MDY", "bushnell": "MDY", "browning": "MDY", "cuddeback": "MDY"}
 
@@ -46,9 +52,12 @@ _BRAND_RX = {
 }
 _DATE_RXS = (re.compile(r"(?<!\d)(\d{4})\s?([-/.])\s?(\d{1,2})\s?\2\s?(\d{1,2})"),           # year first
              re.compile(r"(?<!\d)(\d{1,2})\s?([-/.])\s?(\d{1,2})\s?\2\s?(\d{4}|\d{2})(?!\d{3})"))  # year last / 2-digit
-_TIME_RX = re.compile(r"(?<![\d:])(\d{1,2})\s?[:;]\s?(\d{2})(?:\s?[:;]\s?(\d{2}))?(?!\d)(?:\s*([AaPp])\.?\s?[Mm]\b\.?)?")
+_TIME_RX = re.compile(r"(?<![\d:])0?(\d{1,2})\s?[:;]\s?(\d{2})(?:\s?[:;]\s?(\d{2}))?(?!\d)"
+                      r"(?:\s*([AaPp])\.?\s?[Mm](?![a-z])\.?)?")
+_HHMMSS_RX = re.compile(r"(?<!\d)([01]\d|2[0-3])([0-5]\d)([0-5]\d)(?!\d)")   # 151445 right after a date
 _TEMP_RX = re.compile(r"(?<![\d.])(-?\s?\d{1,3})\s?(?:°|º|˚|\*|\.|·|o|O)?\s?([CF])(?![A-Za-z])")
-_BURST_RX = re.compile(r"(?<![A-Za-z])[MT]\s?(\d{1,2})\s?[/7lI|]\s?(\d{1,2})(?!\d)")
+_BURST_RX = re.compile(r"(?<![A-Za-z])[MT][\s.]?(\d{1,2})\s?[/7lI|]\s?(\d{1,2})(?!\d)")
+_BARE_BURST_RX = re.compile(r"(?<![\d/])(\d{1,2})\s?/\s?(\d{1,2})(?![\d/])")  # Reconyx, its M lost
 _DIGITISH = str.maketrans({"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "|": "1"})
 
 
@@ -148,7 +157,7 @@ def _parse_date(text: str) -> tuple[DateToken | None, str]:
     return None, text
 
 
-def _parse_time(text: str) -> tuple[tuple[int, int, int | None] | None, str]:
+def _parse_time(text: str, after_date: bool = False) -> tuple[tuple[int, int, int | None] | None, str]:
     for m in _TIME_RX.finditer(text):
         h, mi = int(m.group(1)), int(m.group(2))
         s = int(m.group(3)) if m.group(3) else None
@@ -160,6 +169,9 @@ def _parse_time(text: str) -> tuple[tuple[int, int, int | None] | None, str]:
         if h > 23 or mi > 59 or (s is not None and s > 59):
             continue
         return (h, mi, s), text[:m.start()] + " " + text[m.end():]
+    m = _HHMMSS_RX.search(text)
+    if m and after_date:
+        return (int(m.group(1)), int(m.group(2)), int(m.group(3))), text[:m.start()] + " " + text[m.end():]
     return None, text
 
 
@@ -179,8 +191,8 @@ def _parse_temperature(text: str) -> tuple[float | None, str]:
     return None, rest
 
 
-def _parse_burst(text: str) -> tuple[tuple[int, int] | None, str]:
-    for m in _BURST_RX.finditer(text):
+def _parse_burst(text: str, bare: bool = False) -> tuple[tuple[int, int] | None, str]:
+    for m in [*_BURST_RX.finditer(text), *(_BARE_BURST_RX.finditer(text) if bare else ())]:
         i, n = int(m.group(1)), int(m.group(2))
         if 1 <= i <= n <= 99:
             return (i, n), text[:m.start()] + " " + text[m.end():]
@@ -191,13 +203,14 @@ def _name_from(text: str, layout: str) -> str | None:
     """What is left once dates, times, temperatures, bursts and maker words are removed."""
     brands = {w for ws in BRAND_WORDS.values() for w in ws}
     words = []
+    text = re.sub(r"(?<=\d)[Oo]+", lambda m: "0" * len(m.group(0)), _MAKER_WORDS_RX.sub(" ", text))
     for w in re.split(r"[\s|]+", text):
         w = w.strip(".,;:·-_*°")
         if sum(ch.isalnum() and ch.isascii() for ch in w) < 2 or not w.isascii():
             continue
         if w.upper() in brands or any(rx.search(w) for rx in _BRAND_RX.values()):
             continue
-        if re.fullmatch(r"[AaPp]\.?[Mm]\.?", w):
+        if re.fullmatch(r"[AaPp]\.?[Mm]\.?", w) or ":" in w:
             continue
         words.append(w)
     if layout == "bushnell" and words and words[0] in ("M", "Ⓜ"):
@@ -221,11 +234,11 @@ def parse_strip(top: str, bottom: str, make: str | None = None) -> ParsedStrip:
         if p.date is None:
             p.date, rest = _parse_date(rest)
         if p.time is None:
-            p.time, rest = _parse_time(rest)
+            p.time, rest = _parse_time(rest, after_date=p.date is not None)
         if p.temperature_c is None:
             p.temperature_c, rest = _parse_temperature(rest)
         if p.burst_index is None:
-            burst, rest = _parse_burst(rest)
+            burst, rest = _parse_burst(rest, bare=p.layout == "reconyx")
             if burst:
                 p.burst_index, p.burst_size = burst
         rests.append(rest)
