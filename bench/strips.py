@@ -112,7 +112,7 @@ def main() -> int:
     files = files_of(root, BURSTS)
     full, wall_f, cpu_f = timed(files, root, reuse=False)
     cheap, wall_c, cpu_c = timed(files, root, reuse=True)
-    diff = sum(any(a.get(k) != b.get(k) for k in FIELDS) for a, b in zip(full.rows, cheap.rows))
+    diff = sum(any(a.get(k) != b.get(k) for k in FIELDS) for a, b in zip(full.rows, cheap.rows, strict=False))
     n = len(files)
     print(f"\n## speed: {n} burst frames ({', '.join(BURSTS)}), 1 OCR thread; load average now "
           f"{os.getloadavg()[0]:.2f}\n")

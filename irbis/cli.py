@@ -12,7 +12,7 @@ EXIT_USAGE = 2
 # Modules that add their own sub-commands: each has add_parser(subparsers), which sets
 # ``func`` with ``p.set_defaults(func=...)``; func(args) returns the exit code.
 PLUGIN_COMMANDS: list[str] = ["irbis.synth.cli", "irbis.detect_cli", "irbis.evaluate.cli", "irbis.serengeti_cli",
-                              "irbis.service.cli", "irbis.strips_cli"]
+                              "irbis.service.cli", "irbis.strips_cli", "irbis.privacy_cli"]
 
 
 def _add_backbone_args(p: argparse.ArgumentParser, default_layer: str | None = "head") -> None:

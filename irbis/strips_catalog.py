@@ -72,4 +72,4 @@ def strip_rows(catalog: Catalog) -> dict[str, dict]:
     cur = catalog.db.execute(f"SELECT i.path, {', '.join('s.' + c for c in FIELDS)}, s.time_used "
                              "FROM strips s JOIN images i ON i.id = s.image_id")
     names = ["path", *FIELDS, "time_used"]
-    return {r[0]: dict(zip(names, r)) for r in cur}
+    return {r[0]: dict(zip(names, r, strict=False)) for r in cur}

@@ -23,8 +23,14 @@ from tqdm import tqdm
 from .atomic import atomic_write
 from .imageio import ImageReadError, open_image
 from .ingest import scan_photos
-from .ingest.metadata import EXIF_IFD, TAG_DATETIME, TAG_DATETIME_DIGITIZED, TAG_DATETIME_ORIGINAL, TAG_MAKE
-from .ingest.metadata import parse_exif_datetime
+from .ingest.metadata import (
+    EXIF_IFD,
+    TAG_DATETIME,
+    TAG_DATETIME_DIGITIZED,
+    TAG_DATETIME_ORIGINAL,
+    TAG_MAKE,
+    parse_exif_datetime,
+)
 from .stages.strip_parse import ParsedStrip, parse_strip, settle_date_order
 
 COLUMNS = ["file", "strip_datetime", "temperature_c", "camera", "burst_index", "burst_size", "raw_text",
@@ -148,7 +154,7 @@ def settle(rows: list[dict], parsed: list[ParsedStrip | None]) -> None:
     for key, idx in groups.items():
         exif = [_exif_date(rows[i].get("exif_datetime")) for i in idx]
         orders[key] = settle_date_order([parsed[i] for i in idx], exif, key[1])
-    for row, p in zip(rows, parsed):
+    for row, p in zip(rows, parsed, strict=False):
         if p is None:
             continue
         decided = orders.get(_order_key(row, p)) if p.date is not None else None

@@ -32,6 +32,7 @@ INSTALL_HINT = 'pip install --no-deps rapidocr-onnxruntime==1.4.4 && pip install
 BAND_FRACTION = 0.075     # share of the height searched for a strip at the top and at the bottom
 MIN_BAND_PX = 24
 PAD_PX = 24               # black border around a band so the detector sees text at the edge
+DET_SCALE = 1.0           # the band is shrunk by this factor for word detection (recognition: full size)
 CHANGED_LEVEL = 64        # a pixel whose grey level moved this much (0-255) changed
 CHANGED_SHARE = 0.004     # a word crop with more changed pixels than this share changed
 MAX_CHANGED_SHARE = 0.6   # a burst read with more changed words than this share is read in full
@@ -103,8 +104,9 @@ def extract_bands(im: Image.Image) -> tuple[np.ndarray, np.ndarray]:
 class StripOCR:
     """Detect words in a band and recognise them (thin layer over RapidOCR's two models)."""
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, det_scale: float = DET_SCALE):
         self.engine = load_engine(threads)
+        self.det_scale = det_scale
         from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
         det = self.engine.text_det
         # Detect at the band's own size (rounded to 32) instead of upscaling its short side to 736.
@@ -112,10 +114,16 @@ class StripOCR:
         self._lock = threading.Lock()
 
     def detect(self, band: np.ndarray) -> list[tuple[int, int, int, int]]:
+        small = band
+        if self.det_scale != 1:
+            import cv2
+            small = cv2.resize(band, (round(band.shape[1] * self.det_scale), round(band.shape[0] * self.det_scale)),
+                               interpolation=cv2.INTER_AREA)
         with self._lock:
-            boxes, _ = self.engine.text_det(band)
+            boxes, _ = self.engine.text_det(small)
         if boxes is None or len(boxes) == 0:
             return []
+        boxes = [np.asarray(q, np.float32) / self.det_scale for q in boxes]
         out = []
         h, w = band.shape[:2]
         for quad in boxes:
@@ -167,8 +175,9 @@ class StripReader:
         (False: every frame is read in full, as a reference).
     """
 
-    def __init__(self, threads: int = 1, reuse: bool = True, ocr: StripOCR | None = None):
-        self.ocr = ocr or StripOCR(threads)
+    def __init__(self, threads: int = 1, reuse: bool = True, ocr: StripOCR | None = None,
+                 det_scale: float = DET_SCALE):
+        self.ocr = ocr or StripOCR(threads, det_scale)
         self.reuse = reuse
         self._last: dict[tuple, tuple[BandRead, BandRead]] = {}
         self.full_reads = 0
@@ -181,7 +190,7 @@ class StripReader:
             crops = [_crop(band, b) for b in boxes]
             texts = self.ocr.recognise(crops)
             n += len(crops)
-            bands.append(BandRead([Word(b, t, c) for b, t, c in zip(boxes, texts, crops)]))
+            bands.append(BandRead([Word(b, t, c) for b, t, c in zip(boxes, texts, crops, strict=False)]))
         self.full_reads += 1
         return StripRead(bands[0].text, bands[1].text, True, n, bands[0], bands[1])
 
@@ -190,7 +199,7 @@ class StripReader:
         """The last full read's boxes on this frame; only changed word crops are recognised.
         None when most words changed (another camera or scene: a full read is cheaper)."""
         staged, total = [], 0
-        for band, prev in zip((top, bottom), last):
+        for band, prev in zip((top, bottom), last, strict=False):
             words, todo = [], []
             for i, w in enumerate(prev.words):
                 crop = _crop(band, w.box)
@@ -206,7 +215,7 @@ class StripReader:
             return None
         bands = []
         for words, todo in staged:
-            for i, text in zip(todo, self.ocr.recognise([words[i].crop for i in todo])):
+            for i, text in zip(todo, self.ocr.recognise([words[i].crop for i in todo]), strict=False):
                 words[i].text = text
             bands.append(BandRead(words))
         self.cheap_reads += 1
@@ -232,8 +241,8 @@ class StripReader:
         return self.read_image(open_image(path), key, accept)
 
 
-def find_strip_bands(im: Image.Image, max_fraction: float = 0.12, tolerance: int = 12,
-                     min_share: float = 0.6) -> tuple[int, int]:
+def find_strip_bands(im: Image.Image, max_fraction: float = 0.12, tolerance: int = 4,
+                     min_share: float = 0.7) -> tuple[int, int]:
     """Rows of a solid info bar at the top and at the bottom (0 where there is none), from pixels only.
 
     A row belongs to the bar when at least ``min_share`` of its pixels lie within ``tolerance`` of

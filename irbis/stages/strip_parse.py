@@ -206,8 +206,8 @@ def _name_from(text: str, layout: str) -> str | None:
     text = re.sub(r"(?<=\d)[Oo]+", lambda m: "0" * len(m.group(0)), _MAKER_WORDS_RX.sub(" ", text))
     for w in re.split(r"[\s|]+", text):
         w = w.strip(".,;:·-_*°")
-        if sum(ch.isalnum() and ch.isascii() for ch in w) < 2 or not w.isascii():
-            continue
+        if not w.isascii() or (sum(ch.isalnum() for ch in w) < 2 and not (w.isdigit() and words)):
+            continue  # icons, moon phases, stray letters (a lone digit after a name is kept: "RIDGE 4")
         if w.upper() in brands or any(rx.search(w) for rx in _BRAND_RX.values()):
             continue
         if re.fullmatch(r"[AaPp]\.?[Mm]\.?", w) or ":" in w:
@@ -257,7 +257,7 @@ def settle_date_order(strips: list[ParsedStrip], exif_dates: list[date | None] |
     ``exif_dates``: the photos' EXIF dates (None where missing), same order as ``strips``.
     """
     exif_dates = exif_dates or [None] * len(strips)
-    toks = [(s.date, e) for s, e in zip(strips, exif_dates) if s.date is not None]
+    toks = [(s.date, e) for s, e in zip(strips, exif_dates, strict=False) if s.date is not None]
     if not toks:
         return DateOrder(None, "no date read")
     candidates = [o for o in ORDERS if any(o in t.allowed() for t, _ in toks)]
