@@ -87,6 +87,32 @@ def baseline(files: list[Path], n: int) -> float:
     return (time.perf_counter() - t0) / max(1, min(n, len(files)))
 
 
+def mask_check(root: Path, rows: list[dict]) -> str:
+    """MegadetectorLite (640, boxes >= 0.2) on frames whose strip was read, with and without the
+    strip bars masked: boxes lying in the top or bottom 8 % of the frame (where strips are)."""
+    from irbis.imageio import open_image
+    from irbis.stages.detect import Detector
+    from irbis.stages.strip_ocr import find_strip_bands
+    plain, masked = Detector(threads=1), Detector(threads=1, mask_strips=True)
+    n = bars = 0
+    edge = {False: 0, True: 0}
+    boxes = {False: 0, True: 0}
+    for r in rows:
+        if not r.get("strip_datetime"):
+            continue
+        im = open_image(root / r["file"], min_short_side=640)
+        n += 1
+        bars += any(find_strip_bands(im))
+        for m, det in ((False, plain), (True, masked)):
+            x, meta = det.prepare_image(im)
+            found = [d for d in det.run(x[None], [meta])[0] if d["conf"] >= 0.2]
+            boxes[m] += len(found)
+            edge[m] += sum(d["bbox"][1] + d["bbox"][3] <= 0.08 or d["bbox"][1] >= 0.92 for d in found)
+    return (f"strip masking: {n} frames with a strip read ({bars} with a solid bar found); boxes >= 0.2: "
+            f"{boxes[False]} plain, {boxes[True]} masked; in the top/bottom 8 %: {edge[False]} plain, "
+            f"{edge[True]} masked")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--holdout", action="store_true", help="the holdout table (run once, at the end)")
@@ -94,8 +120,15 @@ def main() -> int:
     ap.add_argument("--baseline", type=int, default=0, metavar="N",
                     help="also time RapidOCR's default settings on N burst frames")
     ap.add_argument("--csv", help="also write the table's rows as a strips CSV")
+    ap.add_argument("--mask-check", metavar="CSV", help="only: detector boxes in the strip bands with and without "
+                    "masking, on the frames of a strips CSV written by --csv")
     args = ap.parse_args()
     root = kit_root()
+    if args.mask_check:
+        import csv
+        with open(args.mask_check, newline="", encoding="utf-8") as fh:
+            print(mask_check(root, list(csv.DictReader(fh))))
+        return 0
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores shared)")
     if not args.speed_only:
         folders = HOLDOUT if args.holdout else DEV
@@ -109,18 +142,33 @@ def main() -> int:
             write_rows(args.csv, report.rows)
     if args.holdout:
         return 0
+    print(f"\n## speed: burst frames read photo by photo, 1 OCR thread; load average now {os.getloadavg()[0]:.2f}\n")
+    print("| folder | photos | mode | full reads | cheap reads | wall s/photo | CPU s/photo | fields differ |")
+    print("|---|---|---|---|---|---|---|---|")
+    tot = {True: [0.0, 0.0], False: [0.0, 0.0]}
+    n_all = 0
+    for folder in BURSTS:
+        files = files_of(root, [folder])
+        n = len(files)
+        n_all += n
+        full, wall_f, cpu_f = timed(files, root, reuse=False)
+        cheap, wall_c, cpu_c = timed(files, root, reuse=True)
+        diff = sum(any(a.get(k) != b.get(k) for k in FIELDS) for a, b in zip(full.rows, cheap.rows, strict=True))
+        for reuse, w, c in ((False, wall_f, cpu_f), (True, wall_c, cpu_c)):
+            tot[reuse][0] += w
+            tot[reuse][1] += c
+        print(f"| {folder} | {n} | every frame in full | {full.full_reads} | 0 | {wall_f / n:.3f} | "
+              f"{cpu_f / n:.3f} | |")
+        print(f"| {folder} | {n} | burst reuse | {cheap.full_reads} | {cheap.cheap_reads} | {wall_c / n:.3f} | "
+              f"{cpu_c / n:.3f} | {diff}/{n} |")
+    wf, cf = tot[False]
+    wc, cc = tot[True]
+    print(f"\nall {n_all} frames: full {wf / n_all:.3f} s wall, {cf / n_all:.3f} s CPU per photo; burst reuse "
+          f"{wc / n_all:.3f} s wall, {cc / n_all:.3f} s CPU per photo (reuse / full: wall x{wc / wf:.2f}, "
+          f"CPU x{cc / cf:.2f})")
     files = files_of(root, BURSTS)
-    full, wall_f, cpu_f = timed(files, root, reuse=False)
-    cheap, wall_c, cpu_c = timed(files, root, reuse=True)
-    diff = sum(any(a.get(k) != b.get(k) for k in FIELDS) for a, b in zip(full.rows, cheap.rows, strict=False))
-    n = len(files)
-    print(f"\n## speed: {n} burst frames ({', '.join(BURSTS)}), 1 OCR thread; load average now "
-          f"{os.getloadavg()[0]:.2f}\n")
-    print("| mode | full reads | cheap reads | wall s/photo | CPU s/photo |\n|---|---|---|---|---|")
-    print(f"| every frame in full | {full.full_reads} | 0 | {wall_f / n:.3f} | {cpu_f / n:.3f} |")
-    print(f"| burst reuse | {cheap.full_reads} | {cheap.cheap_reads} | {wall_c / n:.3f} | {cpu_c / n:.3f} |")
-    print(f"\nreuse / full: wall x{wall_c / wall_f:.2f}, CPU x{cpu_c / cpu_f:.2f}; photos whose fields differ "
-          f"between the two: {diff}/{n}")
+    n = n_all
+    wall_c = wc
     if args.baseline:
         b = baseline(files, args.baseline)
         print(f"RapidOCR default settings (both bands, {args.baseline} frames): {b:.2f} s/photo wall, "
