@@ -16,6 +16,7 @@ from .strips_run import StripReport, read_photos
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS strips (
     image_id INTEGER PRIMARY KEY REFERENCES images(id),
+    sha256 TEXT,                           -- the file read; a changed file is read again
     strip_datetime TEXT, temperature_c REAL, camera TEXT,
     burst_index INTEGER, burst_size INTEGER, raw_text TEXT, failure TEXT,
     layout TEXT, date_order TEXT, strip_minus_exif_s INTEGER,
@@ -38,7 +39,8 @@ def read_strips_into_catalog(catalog: Catalog, root: str | Path, threads: int = 
     catalog.db.executescript(SCHEMA)
     records = [r for r in catalog.images(root) if not r.failure]
     done = {row[0] for row in catalog.db.execute(
-        "SELECT s.image_id FROM strips s JOIN images i ON i.id = s.image_id WHERE i.root = ?", (str(root),))}
+        "SELECT s.image_id FROM strips s JOIN images i ON i.id = s.image_id "
+        "WHERE i.root = ? AND s.sha256 IS i.sha256", (str(root),))}
     todo = [r for r in records if r.id not in done]
     by_rel = {r.rel_path: r for r in todo}
     deployment = {r.rel_path: r.deployment for r in todo}
@@ -49,9 +51,9 @@ def read_strips_into_catalog(catalog: Catalog, root: str | Path, threads: int = 
             rec = by_rel[row["file"]]
             take = bool(row.get("strip_datetime") and not row.get("exif_datetime"))
             catalog.db.execute(
-                f"INSERT OR REPLACE INTO strips(image_id, {', '.join(FIELDS)}, time_used) "
-                f"VALUES (?, {', '.join('?' * len(FIELDS))}, ?)",
-                [rec.id, *[row.get(c) for c in FIELDS], int(take)])
+                f"INSERT OR REPLACE INTO strips(image_id, sha256, {', '.join(FIELDS)}, time_used) "
+                f"VALUES (?, ?, {', '.join('?' * len(FIELDS))}, ?)",
+                [rec.id, rec.sha256, *[row.get(c) for c in FIELDS], int(take)])
             if take:
                 catalog.db.execute("UPDATE images SET datetime_original=? WHERE id=? AND datetime_original IS NULL",
                                    (row["strip_datetime"], rec.id))
