@@ -65,7 +65,7 @@ class StripReport:
         lines = [f"{n} photos: strip time on {self.count('strip_datetime')}, temperature on "
                  f"{self.count('temperature_c')}, camera name on {self.count('camera')}, "
                  f"{self.count('failure')} without a usable strip; {self.full_reads} full OCR reads, "
-                 f"{self.cheap_reads} cheap burst reads, {self.seconds / max(n, 1):.2f} s per photo"
+                 f"{self.cheap_reads} read cheaply from their burst, {self.seconds / max(n, 1):.2f} s per photo"
                  + (f". Written: {self.out}" if self.out else "")]
         for o in self.offsets:
             if o.offset_s:

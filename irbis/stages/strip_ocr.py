@@ -181,7 +181,8 @@ class StripReader:
         self.reuse = reuse
         self._last: dict[tuple, tuple[BandRead, BandRead]] = {}
         self.full_reads = 0
-        self.cheap_reads = 0
+        self.cheap_reads = 0     # frames answered by a cheap read
+        self.cheap_tries = 0     # cheap reads attempted (a rejected one is followed by a full read)
 
     def read_full(self, top: np.ndarray, bottom: np.ndarray) -> StripRead:
         bands, n = [], 0
@@ -218,7 +219,6 @@ class StripReader:
             for i, text in zip(todo, self.ocr.recognise([words[i].crop for i in todo]), strict=False):
                 words[i].text = text
             bands.append(BandRead(words))
-        self.cheap_reads += 1
         return StripRead(bands[0].text, bands[1].text, False, changed, bands[0], bands[1])
 
     def read_image(self, im: Image.Image, key: tuple = (), accept=None) -> StripRead:
@@ -228,8 +228,10 @@ class StripReader:
         key = (*key, im.size)
         last = self._last.get(key) if self.reuse else None
         if last is not None:
+            self.cheap_tries += 1
             cheap = self.read_cheap(top, bottom, last)
             if cheap is not None and (accept is None or accept(cheap, last)):
+                self.cheap_reads += 1
                 return cheap
         full = self.read_full(top, bottom)
         if self.reuse and (full.top.words or full.bottom.words):
