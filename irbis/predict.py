@@ -136,6 +136,10 @@ def predict(model_path: str | os.PathLike, photos_dir: str | os.PathLike, out: s
     preds = classify_records(records, bundle, backbone=backbone, runtime=runtime, progress=progress,
                              decode_threads=decode_threads)
     header, rows = preds.rows(by_sequence)
+    if serengeti_metadata is None:  # strip time and temperature where `ingest --read-strips` read them
+        from .strips_catalog import add_strip_columns
+        with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
+            header, rows = add_strip_columns(catalog, [r.path for r in records], header, rows)
     notes = []
     if submission is not None:
         from .multilabel import write_sequence_submission

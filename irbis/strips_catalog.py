@@ -75,3 +75,20 @@ def strip_rows(catalog: Catalog) -> dict[str, dict]:
                              "FROM strips s JOIN images i ON i.id = s.image_id")
     names = ["path", *FIELDS, "time_used"]
     return {r[0]: dict(zip(names, r, strict=False)) for r in cur}
+
+
+STRIP_COLUMNS = ["strip_datetime", "temperature_c"]
+
+
+def add_strip_columns(catalog: Catalog, paths: list[str], header: list[str],
+                      rows: list[list]) -> tuple[list[str], list[list]]:
+    """Append strip_datetime and temperature_c to per-photo CSV rows (same order as ``paths``)
+    when the catalog holds strips for any of these photos; unchanged otherwise."""
+    table = catalog.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='strips'").fetchone()
+    if table is None:
+        return header, rows
+    found = strip_rows(catalog)
+    if not any(p in found for p in paths):
+        return header, rows
+    extra = [[("" if found.get(p, {}).get(c) is None else found[p][c]) for c in STRIP_COLUMNS] for p in paths]
+    return header + STRIP_COLUMNS, [r + e for r, e in zip(rows, extra, strict=True)]

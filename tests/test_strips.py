@@ -154,6 +154,14 @@ def test_ingest_read_strips_gives_exif_less_photos_the_strip_time(kit, tmp_path)
                       "WHERE i.rel_path = 'stripped.jpg'").fetchone() == (1, "MICA 318", 2.0)
     # The strip time puts the stripped frame into the burst's sequence.
     assert len({r[0] for r in db.execute("SELECT sequence_id FROM images")}) == 1
+    # Per-photo CSVs (irbis predict) get the strip time and temperature as extra columns.
+    from irbis.catalog import Catalog
+    from irbis.strips_catalog import add_strip_columns
+    with Catalog(catalog) as cat:
+        paths = [r.path for r in cat.images(photos)]
+        header, rows = add_strip_columns(cat, paths, ["file"], [[p] for p in paths])
+    assert header == ["file", "strip_datetime", "temperature_c"]
+    assert {r[2] for r in rows} == {2.0} and rows[-1][1] == "2021-04-11T20:43:10"
 
 
 def test_missing_ocr_is_one_clear_error(tmp_path):
