@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .imageio import ImageReadError, open_image
-from .ingest import scan_photos
+from .ingest import deployment_for, scan_photos
 from .ingest.metadata import (
     EXIF_IFD,
     TAG_DATETIME,
@@ -223,6 +223,8 @@ def read_strips(photos_dir: str | os.PathLike, out: str | os.PathLike, threads: 
         raise FileNotFoundError(f"not a folder: {photos_dir}")
     from .stages.strip_ocr import StripReader
     reader = StripReader(threads=threads, reuse=reuse)  # fails early, before any work, without the extra
-    report = read_photos(scan_photos(root), root, folder_of, reader, progress=progress)
+    # Cameras named as `irbis ingest` names deployments, so a suggested --clock-offset applies as printed.
+    report = read_photos(scan_photos(root), root, lambda rel: deployment_for(rel, root, None), reader,
+                         progress=progress)
     report.out = str(write_rows(out, report.rows))
     return report

@@ -191,3 +191,22 @@ def test_strip_bands_found_and_masked(kit):
         im.crop((0, top, im.width, im.height - bottom)).tobytes()
     with Image.open(kit / "cameratrap" / "dev" / "animl_Jaguar" / "RL 7_20051015_0143.jpg") as jag:
         assert find_strip_bands(jag.convert("RGB")) == (0, 0)
+
+
+def test_constant_offset_between_strip_and_exif_is_suggested(kit, tmp_path):
+    """EXIF rewritten one hour late by a copying tool: the strip shows it, the offset is offered."""
+    from datetime import datetime, timedelta
+    src = kit / "cameratrap" / "dev" / "camtrapdp_heron"
+    cam = tmp_path / "photos" / "CAM7"
+    cam.mkdir(parents=True)
+    for f in sorted(src.glob("*.JPG"))[:3]:
+        with Image.open(f) as im:
+            exif = im.getexif()
+            sub = exif.get_ifd(0x8769)
+            t = datetime.strptime(sub[36867], "%Y:%m:%d %H:%M:%S") + timedelta(hours=1)
+            sub[36867] = t.strftime("%Y:%m:%d %H:%M:%S")
+            im.save(cam / f.name, quality=95, exif=exif)
+    proc = run_cli("strips", tmp_path / "photos", "--out", tmp_path / "s.csv", "--quiet")
+    assert "CAM7: strip - EXIF = -3600 s on all 3 photos; suggested: irbis ingest --clock-offset CAM7=-3600" \
+        in proc.stdout
+    assert {r["strip_minus_exif_s"] for r in read_rows(tmp_path / "s.csv")} == {"-3600"}
