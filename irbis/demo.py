@@ -25,7 +25,8 @@ def bundled_demo_dir() -> Path:
     return here
 
 
-def run_demo(out: Path, data: Path | None = None, listener: Listener | None = None) -> int:
+def run_demo(out: Path, data: Path | None = None, listener: Listener | None = None,
+             blur_people: bool = False) -> int:
     data = data or bundled_demo_dir()
     out.mkdir(parents=True, exist_ok=True)
     model, preds_csv = out / "animal-vs-empty.irbis", out / "predictions.csv"
@@ -46,8 +47,11 @@ def run_demo(out: Path, data: Path | None = None, listener: Listener | None = No
     md = read_results(md_json)
     names = md["detection_categories"]
     classes = md.get("classification_categories", {})
-    boxes_by_file = {}
+    boxes_by_file, people_by_file = {}, {}
     for im in md["images"]:
+        if blur_people:
+            from .privacy import person_boxes
+            people_by_file[im["file"]] = person_boxes(im.get("detections"))
         labelled = []
         for d in im.get("detections") or []:
             label = names[d["category"]]
@@ -85,6 +89,7 @@ def run_demo(out: Path, data: Path | None = None, listener: Listener | None = No
         groups.setdefault(folder, []).append({
             "path": data / "test" / r["file"], "file": r["file"].split("/")[-1], "predicted": r["predicted"],
             "confidence": r["confidence"], "truth": truth, "boxes": boxes_by_file.get(r["file"], []),
+            "blur": people_by_file.get(r["file"]),
             "extra": f"sequence {r['sequence']}: {r['sequence_predicted']} {float(r['sequence_confidence']):.2f}"})
     acc, seq_acc = correct / max(n, 1), seq_correct / max(n, 1)
     cv = report.metrics

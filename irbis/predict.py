@@ -108,12 +108,17 @@ def folder_records(photos_dir: str | os.PathLike, catalog_path: str | os.PathLik
 
 
 def write_predictions(out: str | os.PathLike, preds: Predictions, by_sequence: bool = False,
-                      policy: LabelPolicy | None = None) -> PredictReport:
+                      policy: LabelPolicy | None = None,
+                      catalog_path: str | os.PathLike | None = None) -> PredictReport:
     """The predictions CSV, written atomically, and the report summarising it. ``policy``: calibrated,
     geofenced, thresholded answers in 'predicted' / 'confidence' (:mod:`irbis.decision`)."""
     header, rows = preds.rows(by_sequence)
     if policy is not None and policy.active:
         relabel_rows(header, rows, preds.records, preds.probs, preds.sequence_probs, policy)
+    if catalog_path is not None:  # strip time and temperature where `ingest --read-strips` read them
+        from .strips_catalog import add_strip_columns
+        with Catalog(catalog_path) as catalog:
+            header, rows = add_strip_columns(catalog, [r.path for r in preds.records], header, rows)
     write_csv_atomic(out, header, rows)
     records = preds.records
     counts = Counter(r[2] for r in rows if r[2])
@@ -138,4 +143,4 @@ def predict(model_path: str | os.PathLike, photos_dir: str | os.PathLike, out: s
         policy = LabelPolicy(classifier.bundle, decision or DecisionOptions())
         records = folder_records(photos_dir, catalog_path, sequence_gap, progress=listener is not None)
         preds = classify_records(records, classifier, engine or get_engine(decode_threads=decode_threads), listener)
-        return write_predictions(out, preds, by_sequence, policy)
+        return write_predictions(out, preds, by_sequence, policy, catalog_path or default_catalog_path(photos_dir))

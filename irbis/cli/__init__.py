@@ -18,7 +18,7 @@ from .. import __version__
 EXIT_USAGE = 2
 COMMAND_MODULES: list[str] = ["irbis.cli.photos", "irbis.cli.survey", "irbis.cli.evaluate", "irbis.cli.synth",
                               "irbis.cli.serve", "irbis.cli.exchange", "irbis.cli.dashboard",
-                              "irbis.cli.explain"]
+                              "irbis.cli.explain", "irbis.cli.strips"]
 
 
 def build_parser() -> argparse.ArgumentParser:

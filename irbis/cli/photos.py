@@ -8,6 +8,7 @@ from ..ingest import DEFAULT_SEQUENCE_GAP_S
 from ..options import DecisionOptions, PredictOptions, TrainOptions, add_cli_options, from_cli
 from . import listener
 from .exchange import add_exchange_options, ingest_exchange, train_exchange
+from .strips import add_read_strips_options, check_ocr, read_strips_after_ingest
 
 
 def add_parser(sub) -> None:
@@ -22,6 +23,7 @@ def add_parser(sub) -> None:
                    help="CSV mapping folder (or file) to deployment; optional latitude, longitude, clock_offset_s")
     p.add_argument("--quiet", action="store_true")
     add_exchange_options(p, ingest=True)
+    add_read_strips_options(p)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("featurize", help="compute and cache features for a folder (optional: train and "
@@ -75,6 +77,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="the whole pipeline on the real photos bundled with irbis")
     p.add_argument("--out", default="demo-output", help="folder for the model, predictions and HTML summary")
     p.add_argument("--data", help="demo photo folder (default: the bundled examples/demo)")
+    p.add_argument("--blur-people", action="store_true",
+                   help="blur person boxes (plus a margin) in the HTML summary's thumbnails")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
 
@@ -84,6 +88,8 @@ def cmd_ingest(args) -> int:
         return ingest_exchange(args)
     if not args.photos_dir:
         raise ValueError("give PHOTOS_DIR (or --camtrap-dp PACKAGE / --coco-ct FILE)")
+    if args.read_strips and check_ocr():
+        return check_ocr()
     from ..catalog import Catalog
     from ..config import default_catalog_path
     from ..ingest import ingest_folder, parse_clock_offsets
@@ -95,7 +101,7 @@ def cmd_ingest(args) -> int:
     print(report.summary())
     for f, why in list(report.failures.items())[:20]:
         print(f"  unreadable: {f}: {why}")
-    return 0
+    return read_strips_after_ingest(args) if args.read_strips else 0
 
 
 def cmd_featurize(args) -> int:
@@ -163,4 +169,5 @@ def cmd_predict(args) -> int:
 
 def cmd_demo(args) -> int:
     from ..demo import run_demo
-    return run_demo(Path(args.out), Path(args.data) if args.data else None, listener=listener(args))
+    return run_demo(Path(args.out), Path(args.data) if args.data else None, listener=listener(args),
+                    blur_people=args.blur_people)

@@ -12,34 +12,14 @@ import io
 import os
 from pathlib import Path
 
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from ..atomic import atomic_write
 from ..imageio import ImageReadError, open_image
+from ..privacy import blur_people
 
 THUMB_PX, VIEW_PX = 320, 1600
 PERSON = "2"
-
-
-def blur_people(image: Image.Image, detections: list[dict], min_conf: float = 0.1) -> Image.Image:
-    """Blur every person box (category "2") at or above ``min_conf``; boxes are normalised [x, y, w, h].
-
-    The one place the dashboard hides people: swap in :mod:`irbis.privacy` (issue 16) here.
-    """
-    W, H = image.size
-    out = image.copy()
-    for d in detections:
-        if str(d.get("category")) != PERSON or float(d.get("conf", 0)) < min_conf:
-            continue
-        x, y, w, h = d["bbox"]
-        box = (max(0, int(x * W) - 2), max(0, int(y * H) - 2), min(W, int((x + w) * W) + 2),
-               min(H, int((y + h) * H) + 2))
-        if box[2] <= box[0] or box[3] <= box[1]:
-            continue
-        region = out.crop(box)
-        radius = max(6, (box[2] - box[0]) // 6)
-        out.paste(region.filter(ImageFilter.GaussianBlur(radius)), box[:2])
-    return out
 
 
 class ThumbCache:
@@ -64,7 +44,7 @@ class ThumbCache:
         im = open_image(path, min_short_side=min(size, 1024))
         im.thumbnail((size, size), Image.Resampling.BILINEAR)
         if blur:
-            im = blur_people(im, detections)
+            im = blur_people(im, detections)   # irbis.privacy: the blur every written photo gets
         buf = io.BytesIO()
         im.convert("RGB").save(buf, "JPEG", quality=82)
         data = buf.getvalue()

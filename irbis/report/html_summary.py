@@ -26,11 +26,15 @@ white-space:nowrap}
 """
 
 
-def thumbnail_data_uri(path: str | os.PathLike, size: int = 240) -> str | None:
+def thumbnail_data_uri(path: str | os.PathLike, size: int = 240, blur: list | None = None) -> str | None:
+    """``blur``: normalised [x, y, w, h] boxes (people) blurred beyond recognition first."""
     try:
         im = open_image(path, min_short_side=size)
     except ImageReadError:
         return None
+    if blur:
+        from ..privacy import blur_boxes
+        im = blur_boxes(im, blur)
     im.thumbnail((size, size))
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=80)
@@ -40,7 +44,8 @@ def thumbnail_data_uri(path: str | os.PathLike, size: int = 240) -> str | None:
 def write_summary(out: str | os.PathLike, title: str, subtitle: str, metrics: list[tuple[str, str]],
                   groups: dict[str, list[dict]]) -> Path:
     """groups: heading -> cards with keys path, file, predicted, confidence, truth, failure, extra,
-    and optionally boxes: [(normalised [x, y, w, h], label), ...] drawn over the thumbnail."""
+    and optionally boxes: [(normalised [x, y, w, h], label), ...] drawn over the thumbnail, and
+    blur: normalised boxes blurred in the thumbnail (people, ``--blur-people``)."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
              f"<p class='sub'>{html.escape(subtitle)}</p><table class='metrics'>"]
@@ -49,7 +54,7 @@ def write_summary(out: str | os.PathLike, title: str, subtitle: str, metrics: li
     for heading, cards in groups.items():
         parts.append(f"<h2>{html.escape(heading)}</h2><div class='grid'>")
         for c in cards:
-            uri = thumbnail_data_uri(c["path"])
+            uri = thumbnail_data_uri(c["path"], blur=c.get("blur"))
             if c.get("failure"):
                 cls, text = "fail", f"failed: {c['failure']}"
             else:

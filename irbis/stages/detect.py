@@ -100,6 +100,7 @@ class Detector:
     threads : intra-op threads per inference call (1 is fastest on small CPUs).
     keep_image : keep the decoded image in the meta (needed by box verification).
     pad : canvas fill (0 as zamba; YOLOX's own pre-processing uses 114).
+    mask_strips : fill the camera's info bars black before detection (it fires on them).
 
     Example
     -------
@@ -111,13 +112,14 @@ class Detector:
 
     def __init__(self, input_size: int = 640, score_threshold: float = 0.25, nms_iou: float = 0.45,
                  runtime: str = "auto", threads: int = 1, keep_image: bool = False, pad: int = 0,
-                 weights: str | os.PathLike | None = None):
+                 weights: str | os.PathLike | None = None, mask_strips: bool = False):
         if input_size % 32:
             raise ValueError("input_size must be a multiple of 32")
         runtime = choose_runtime(runtime)
         self.weights = Path(weights) if weights else megadetector_lite_weights()
         self.input_size, self.score_threshold, self.nms_iou = input_size, score_threshold, nms_iou
         self.runtime, self.threads, self.keep_image, self.pad = runtime, threads, keep_image, pad
+        self.mask_strips = mask_strips
         self._lock = threading.Lock()
         self._session: Any = None
         self._module: Any = None
@@ -132,7 +134,8 @@ class Detector:
     @property
     def id(self) -> str:
         """Identity for caches and run journals: weights digest, input size, thresholds."""
-        return f"mdlite-yolox-tiny@{self.digest[:16]}/{self.input_size}/{self.score_threshold:g}/{self.nms_iou:g}"
+        return (f"mdlite-yolox-tiny@{self.digest[:16]}/{self.input_size}/{self.score_threshold:g}/{self.nms_iou:g}"
+                + ("/strips-masked" if self.mask_strips else ""))
 
     # -- CPU half ------------------------------------------------------------------------
     def prepare(self, path: str | os.PathLike) -> tuple[np.ndarray, DetectMeta]:
@@ -144,6 +147,9 @@ class Detector:
 
     def prepare_image(self, im: Image.Image) -> tuple[np.ndarray, DetectMeta]:
         """Like :meth:`prepare` for an upright RGB PIL image already in memory."""
+        if self.mask_strips:
+            from .strip_ocr import mask_strip_bands
+            im = mask_strip_bands(im)
         arr, content = letterbox(im, self.input_size, self.pad)
         return arr, DetectMeta(im.width, im.height, content, im if self.keep_image else None)
 
