@@ -1,0 +1,99 @@
+"""Detector v2: one box per animal, people and vehicles from a COCO side detector.
+
+:class:`FusedDetector` keeps :class:`~irbis.stages.verify_boxes.VerifiedDetector`'s two halves
+(``prepare`` decodes once and letterboxes for every pass; ``run`` detects, verifies) and changes
+what happens between and after:
+
+1. the passes (640 and 1280 px) are fused (:func:`~irbis.stages.box_fusion.fuse_passes`)
+   instead of NMS'd, so the box is an average of both views;
+2. verification as before, plus "sure" boxes: a box the network scores >= ``sure_conf`` is an
+   animal when its crop carries some mass on any of ImageNet's 398 animal classes (a big
+   night-IR heron's crop reads as "hammerhead shark": fish used to veto it);
+3. part boxes are merged into their animal (:func:`~irbis.stages.box_fusion.merge_parts`);
+4. YOLOv3-tiny COCO (:mod:`irbis.stages.people`) adds person and vehicle boxes, replacing the
+   animal pipeline's boxes it matches.
+
+Choices were made with ``bench/detector_boxes.py`` on the dev sets (README, "Detectors").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from .box_fusion import fuse_passes, merge_parts
+from .detect import DetectMeta
+from .people import PeopleDetector, merge_people
+from .verify_boxes import VerifiedDetector, VerifyOptions
+
+V2_OPTIONS = replace(VerifyOptions(), sure_conf=0.5)
+
+
+class FusedDetector(VerifiedDetector):
+    """MegadetectorLite passes fused, verified, parts merged; optional person / vehicle side detector.
+
+    Parameters
+    ----------
+    sizes : input sizes of the animal network's passes.
+    people : a :class:`PeopleDetector`, ``None`` for none (then persons / vehicles come from the
+        clothing / vehicle heuristic of the verifier only).
+    fusion_iou : IoU at which boxes of different passes are one box.
+    grow : let a verified animal box grow to a larger raw box that contains it (the whole animal).
+
+    Example
+    -------
+    >>> FusedDetector(people=PeopleDetector()).detect("photo.jpg")
+    [{'category': '1', 'conf': 0.81, 'bbox': [0.41, 0.52, 0.18, 0.3]}]
+    """
+
+    def __init__(self, sizes: Sequence[int] = (640, 1280), runtime: str = "auto", threads: int = 1,
+                 options: VerifyOptions = V2_OPTIONS, people: PeopleDetector | None = None,
+                 fusion_iou: float = 0.55, grow: bool = True):
+        super().__init__(sizes=sizes, runtime=runtime, threads=threads, options=options)
+        self.people, self.fusion_iou, self.grow = people, fusion_iou, grow
+
+    @property
+    def id(self) -> str:
+        people = f"/{self.people.id}" if self.people else ""
+        return (f"v2/{super().id}/sure{self.verifier.options.sure_conf:g}-{self.verifier.options.sure_mass:g}"
+                f"/wbf{self.fusion_iou:g}{'/grow' if self.grow else ''}{people}")
+
+    def raw(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
+        """Unverified candidates per photo, the passes fused."""
+        if not items:
+            return []
+        per_size = []
+        for k, d in enumerate(self.detectors):
+            size_metas = [DetectMeta(m.width, m.height, d_content(m, d.input_size)) for m in metas]
+            per_size.append(d.run(np.stack([it[k] for it in items]), size_metas))
+        return [fuse_passes([ps[i] for ps in per_size], self.fusion_iou) for i in range(len(items))]
+
+    def run(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
+        """Prepared photos -> detections per photo (animal, person, vehicle), highest conf first."""
+        out = []
+        v = self.verifier
+        for raw, meta in zip(self.raw(items, metas), metas):
+            cands = v.candidates(raw)
+            batch = v.prepare(meta.image, raw)
+            probs = v.class_probs(batch)
+            if v.options.flip and len(cands):
+                probs = (probs[:len(cands)] + probs[len(cands):]) / 2
+            kept = v.classify(cands, v.scores(probs))
+            dets = merge_parts(kept, raw if self.grow else (), v.options.containment)
+            if self.people is not None:
+                dets = merge_people(dets, self.people.detect(meta.image))
+            out.append(dets)
+            meta.image = None  # done with the pixels: free them early
+        return out
+
+    def detect(self, path: str | os.PathLike) -> list[dict]:
+        item, meta = self.prepare(path)
+        return self.run([item], [meta])[0]
+
+
+def d_content(meta: DetectMeta, size: int) -> tuple[int, int]:
+    from .detect import content_size
+    return content_size(meta.width, meta.height, size)
