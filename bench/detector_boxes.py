@@ -69,7 +69,7 @@ def box_metrics(out: dict[str, list[dict]], truth: dict[str, list[list[float]]])
     for f, dets in out.items():
         dets = sorted((d for d in dets if d["category"] == ANIMAL), key=lambda d: -d["conf"])
         hits = match(dets, truth[f])
-        scored += [(d["conf"], h) for d, h in zip(dets, hits)]
+        scored += [(d["conf"], h) for d, h in zip(dets, hits, strict=True)]
         above = [d for d in dets if d["conf"] >= THRESHOLD]
         tp += sum(match(above, truth[f]))
         n_boxes += len(above)

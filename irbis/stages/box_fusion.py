@@ -61,7 +61,8 @@ def fuse_passes(per_pass: Sequence[list[dict]], iou: float = 0.55) -> list[dict]
         else:
             clusters.append([d])
             fused.append(list(d["bbox"]))
-    return [{"category": c[0]["category"], "conf": c[0]["conf"], "bbox": b} for c, b in zip(clusters, fused)]
+    return [{"category": c[0]["category"], "conf": c[0]["conf"], "bbox": b}
+            for c, b in zip(clusters, fused, strict=True)]
 
 
 def merge_parts(kept: list[dict], candidates: Sequence[dict] = (), containment: float = 0.7,

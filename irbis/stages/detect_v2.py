@@ -9,7 +9,8 @@ what happens between and after:
 2. verification as before, plus "sure" boxes: a box the network scores >= ``sure_conf`` is an
    animal when its crop carries some mass on any of ImageNet's 398 animal classes (a big
    night-IR heron's crop reads as "hammerhead shark": fish used to veto it);
-3. part boxes are merged into their animal (:func:`~irbis.stages.box_fusion.merge_parts`);
+3. boxes verified only by a surer animal inside their crop are dropped, and part boxes are
+   merged into their animal (:func:`~irbis.stages.box_fusion.merge_parts`);
 4. YOLOv3-tiny COCO (:mod:`irbis.stages.people`) adds person and vehicle boxes, replacing the
    animal pipeline's boxes it matches.
 
@@ -24,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .box_fusion import fuse_passes, merge_parts
+from .box_fusion import drop_borrowed, fuse_passes, merge_parts
 from .detect import DetectMeta
 from .people import PeopleDetector, merge_people
 from .verify_boxes import VerifiedDetector, VerifyOptions
@@ -42,6 +43,8 @@ class FusedDetector(VerifiedDetector):
         clothing / vehicle heuristic of the verifier only).
     fusion_iou : IoU at which boxes of different passes are one box.
     grow : let a verified animal box grow to a larger raw box that contains it (the whole animal).
+    borrowed_below : drop animal boxes the network scores below this whose crop holds a surer
+        animal box (:func:`~irbis.stages.box_fusion.drop_borrowed`).
 
     Example
     -------
@@ -51,15 +54,15 @@ class FusedDetector(VerifiedDetector):
 
     def __init__(self, sizes: Sequence[int] = (640, 1280), runtime: str = "auto", threads: int = 1,
                  options: VerifyOptions = V2_OPTIONS, people: PeopleDetector | None = None,
-                 fusion_iou: float = 0.55, grow: bool = True):
+                 fusion_iou: float = 0.55, grow: bool = True, borrowed_below: float = 0.2):
         super().__init__(sizes=sizes, runtime=runtime, threads=threads, options=options)
-        self.people, self.fusion_iou, self.grow = people, fusion_iou, grow
+        self.people, self.fusion_iou, self.grow, self.borrowed_below = people, fusion_iou, grow, borrowed_below
 
     @property
     def id(self) -> str:
         people = f"/{self.people.id}" if self.people else ""
         return (f"v2/{super().id}/sure{self.verifier.options.sure_conf:g}-{self.verifier.options.sure_mass:g}"
-                f"/wbf{self.fusion_iou:g}{'/grow' if self.grow else ''}{people}")
+                f"/wbf{self.fusion_iou:g}{'/grow' if self.grow else ''}/b{self.borrowed_below:g}{people}")
 
     def raw(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
         """Unverified candidates per photo, the passes fused."""
@@ -75,13 +78,15 @@ class FusedDetector(VerifiedDetector):
         """Prepared photos -> detections per photo (animal, person, vehicle), highest conf first."""
         out = []
         v = self.verifier
-        for raw, meta in zip(self.raw(items, metas), metas):
+        for raw, meta in zip(self.raw(items, metas), metas, strict=True):
             cands = v.candidates(raw)
             batch = v.prepare(meta.image, raw)
             probs = v.class_probs(batch)
             if v.options.flip and len(cands):
                 probs = (probs[:len(cands)] + probs[len(cands):]) / 2
             kept = v.classify(cands, v.scores(probs))
+            kept = drop_borrowed(kept, {tuple(c["bbox"]): c["conf"] for c in cands}, v.options.margin,
+                                 self.borrowed_below)
             dets = merge_parts(kept, raw if self.grow else (), v.options.containment)
             if self.people is not None:
                 dets = merge_people(dets, self.people.detect(meta.image))

@@ -117,7 +117,7 @@ class PeopleDetector:
                 continue
             cx, cy, w, h = rows[keep, 0], rows[keep, 1], rows[keep, 2], rows[keep, 3]
             boxes = np.stack([cx - w / 2, cy - h / 2, w, h], 1)
-            for i, b in zip(keep, boxes):
+            for i, b in zip(keep, boxes, strict=True):
                 x1, y1 = max(0.0, float(b[0])), max(0.0, float(b[1]))
                 x2, y2 = min(1.0, float(b[0] + b[2])), min(1.0, float(b[1] + b[3]))
                 if x2 > x1 and y2 > y1:
