@@ -139,12 +139,18 @@ def variants():
                                                borrowed=0.2, people=608)
     yield "R  J (-fast) + people 416", dict(sizes=(640,), fusion="wbf", options=sure, parts="grow", borrowed=0.2,
                                            people=416)
+    for lb in (0.3, 0.5, 0.7):
+        yield f"S  P, 1280 pass only when 640's best < {lb}", dict(
+            sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, large_below=lb)
     yield "F  -fast: 640 + merge parts + grow + sure", dict(sizes=(640,), fusion="wbf", options=sure, parts="grow")
 
 
 def run_variant(bench: Bench, f: str, sizes, fusion: str, options: VerifyOptions, parts: str | None,
-                borrowed: float = 0.0, grow: dict | None = None, people: int = 0) -> list[dict]:
-    per = [bench.dets(s, f) for s in sizes]
+                borrowed: float = 0.0, grow: dict | None = None, people: int = 0,
+                large_below: float = 1.1) -> list[dict]:
+    per = [bench.dets(sizes[0], f)]
+    if max((d["conf"] for d in per[0]), default=0.0) < large_below:  # later passes only where unsure
+        per += [bench.dets(s, f) for s in sizes[1:]]
     raw = fuse_passes(per) if fusion == "wbf" else merge_detections(per)
     v = bench.verifiers[options.land_vertebrates_only]
     v.options = options

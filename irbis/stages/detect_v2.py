@@ -4,7 +4,8 @@
 (``prepare`` decodes once and letterboxes for every pass; ``run`` detects, verifies) and changes
 what happens between and after:
 
-1. the passes (640 and 1280 px) are fused (:func:`~irbis.stages.box_fusion.fuse_passes`)
+1. the 1280 px pass runs only where the 640 px pass found no sure box, and the passes are
+   fused (:func:`~irbis.stages.box_fusion.fuse_passes`)
    instead of NMS'd, so the box is an average of both views;
 2. verification as before, plus "sure" boxes: a box the network scores >= ``sure_conf`` is an
    animal when its crop carries some mass on any of ImageNet's 398 animal classes (a big
@@ -43,6 +44,8 @@ class FusedDetector(VerifiedDetector):
         clothing / vehicle heuristic of the verifier only).
     fusion_iou : IoU at which boxes of different passes are one box.
     grow : let a verified animal box grow to a larger raw box that contains it (the whole animal).
+    large_below : run the passes after the first only on photos whose first pass scored no box
+        this high (1.1: always).
     borrowed_below : drop animal boxes the network scores below this whose crop holds a surer
         animal box (:func:`~irbis.stages.box_fusion.drop_borrowed`).
 
@@ -54,25 +57,38 @@ class FusedDetector(VerifiedDetector):
 
     def __init__(self, sizes: Sequence[int] = (640, 1280), runtime: str = "auto", threads: int = 1,
                  options: VerifyOptions = V2_OPTIONS, people: PeopleDetector | None = None,
-                 fusion_iou: float = 0.55, grow: bool = True, borrowed_below: float = 0.2):
+                 fusion_iou: float = 0.55, grow: bool = True, borrowed_below: float = 0.2,
+                 large_below: float = 0.5):
         super().__init__(sizes=sizes, runtime=runtime, threads=threads, options=options)
         self.people, self.fusion_iou, self.grow, self.borrowed_below = people, fusion_iou, grow, borrowed_below
+        self.large_below = large_below
 
     @property
     def id(self) -> str:
         people = f"/{self.people.id}" if self.people else ""
         return (f"v2/{super().id}/sure{self.verifier.options.sure_conf:g}-{self.verifier.options.sure_mass:g}"
-                f"/wbf{self.fusion_iou:g}{'/grow' if self.grow else ''}/b{self.borrowed_below:g}{people}")
+                f"/wbf{self.fusion_iou:g}{'/grow' if self.grow else ''}/b{self.borrowed_below:g}"
+                f"/lb{self.large_below:g}{people}")
 
     def raw(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
-        """Unverified candidates per photo, the passes fused."""
+        """Unverified candidates per photo, the passes fused.
+
+        Passes after the first run only on photos whose first pass has no box scored
+        ``large_below`` or more: a sure animal at 640 px gains nothing from 1280 px.
+        """
         if not items:
             return []
-        per_size = []
+        per_photo: list[list[list[dict]]] = [[] for _ in items]
+        todo = list(range(len(items)))
         for k, d in enumerate(self.detectors):
-            size_metas = [DetectMeta(m.width, m.height, d_content(m, d.input_size)) for m in metas]
-            per_size.append(d.run(np.stack([it[k] for it in items]), size_metas))
-        return [fuse_passes([ps[i] for ps in per_size], self.fusion_iou) for i in range(len(items))]
+            if k == 1:
+                todo = [i for i in todo if max((b["conf"] for b in per_photo[i][0]), default=0.0) < self.large_below]
+            if not todo:
+                break
+            metas_k = [DetectMeta(metas[i].width, metas[i].height, d_content(metas[i], d.input_size)) for i in todo]
+            for i, dets in zip(todo, d.run(np.stack([items[i][k] for i in todo]), metas_k), strict=True):
+                per_photo[i].append(dets)
+        return [fuse_passes(ps, self.fusion_iou) for ps in per_photo]
 
     def run(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
         """Prepared photos -> detections per photo (animal, person, vehicle), highest conf first."""
