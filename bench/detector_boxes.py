@@ -176,7 +176,9 @@ def people_dets(bench: Bench, size: int, f: str) -> list[dict]:
         if size not in bench.__dict__.setdefault("people", {}):
             bench.people[size] = PeopleDetector(size, person_threshold=0.2, vehicle_threshold=0.2)
         PEOPLE[(size, f)] = bench.people[size].detect(bench.image(f))
-    return PEOPLE[(size, f)]
+    default = PeopleDetector.__init__.__defaults__  # (size, person, vehicle, ...) thresholds as shipped
+    keep = {"2": default[1], "3": default[2]}
+    return [d for d in PEOPLE[(size, f)] if d["conf"] >= keep[d["category"]]]
 
 
 def main() -> int:
@@ -203,7 +205,7 @@ def main() -> int:
             with open(args.cache, "rb") as fh:
                 bench.raw, bench.probs, people = pickle.load(fh)
                 PEOPLE.update(people)
-        dump = {}
+        dump, per_set = {}, []
         chosen = [p.strip() for p in args.variants.split(",")] if args.variants else None
         print(f"{'variant':56s} {'heron P/R AP50 box/an':>26s} {'jaguar vs MDv5':>26s} {'proxy':>26s}"
               f" {'recall':>7s} {'FP':>6s} {'proxyFP':>7s}  person boxes")
@@ -225,11 +227,13 @@ def main() -> int:
             people = " ".join(f"{n}={found(n, PERSON)}" for n in sets if found(n, PERSON))
             print(f"{label:56s} " + " ".join(f"{c:>26s}" for c in cols)
                   + f" {rec:7.1%} {fp:6.1%} {pfp:7.1%}  {people}", flush=True)
+            per_set.append(f"{label[:56]:56s} " + " ".join(f"{n}={found(n)}/{len(sets[n])}" for n in sets))
         if args.cache:
             with open(args.cache, "wb") as fh:
                 pickle.dump((bench.raw, bench.probs, PEOPLE), fh)
         if args.dump:
             Path(args.dump).write_text(json.dumps({"truth": truth, "sets": sets, "variants": dump}))
+        print("\nphotos with an animal box per set:\n" + "\n".join(per_set))
         print("\ncolumns: P/R at IoU >= 0.5 and conf >= 0.2, AP50, animal boxes per true animal (matched/true);"
               f" recall: photos of {'+'.join(ANIMAL_SETS)} with an animal box; FP: photos of"
               f" {'+'.join(EMPTY_SETS)} with one; proxyFP: proxy frames without an animal with one.")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import test_detector as td
 from conftest import KIT as DATA
 from PIL import Image
-from test_detector import HERON, _heron_truth, _iou, _weights
 
 from irbis.stages.box_fusion import drop_borrowed, fuse_passes, merge_parts
 from irbis.stages.people import PERSON, VEHICLE, PeopleDetector, PeopleDetectorError, merge_people
@@ -34,7 +34,7 @@ def test_merge_parts_one_box_per_animal():
     other = box("1", 0.6, 0.10, 0.10, 0.10, 0.10)      # a second animal elsewhere
     out = merge_parts([body, head, other], candidates=[whole, body, head, other])
     assert len(out) == 2
-    assert _iou(out[0]["bbox"], whole["bbox"]) > 0.99 and out[0]["conf"] == 0.7
+    assert td._iou(out[0]["bbox"], whole["bbox"]) > 0.99 and out[0]["conf"] == 0.7
     assert out[1]["bbox"] == other["bbox"]
     # A flock box far larger than the bird stays out: the bird keeps its own box.
     flock = box("1", 0.3, 0.0, 0.0, 0.9, 0.9)
@@ -72,7 +72,7 @@ def test_people_detector_finds_people_and_not_on_a_night_trap_frame(kit, people)
     for d in found:
         assert d["category"] in (PERSON, VEHICLE) and all(0.0 <= v <= 1.0 for v in d["bbox"])
         assert d["bbox"][0] + d["bbox"][2] <= 1.0 + 1e-6 and d["bbox"][1] + d["bbox"][3] <= 1.0 + 1e-6
-    heron = sorted(HERON.glob("*.JPG"))[0]
+    heron = sorted(td.HERON.glob("*.JPG"))[0]
     assert not [d for d in people.detect(open_image(heron)) if d["category"] == PERSON]
 
 
@@ -90,16 +90,16 @@ def test_missing_weights_package_is_a_clear_error(monkeypatch):
 
 def test_default_detector_gives_one_tight_box_per_heron_frame(kit):
     from irbis.models.detectors import resolve_detector
-    _weights()
+    td._weights()
     detector = resolve_detector("megadetector-lite")
-    truth = _heron_truth()
+    truth = td._heron_truth()
     tight = n_boxes = 0
     for name, t in sorted(truth.items()):
-        dets = [d for d in detector.detect(HERON / name) if d["conf"] >= 0.2]
+        dets = [d for d in detector.detect(td.HERON / name) if d["conf"] >= 0.2]
         assert dets, f"{name}: no box"  # RCNX0040, the big close-up heron, used to get none
         assert all(d["category"] == "1" for d in dets)
         n_boxes += len(dets)
-        tight += any(_iou(d["bbox"], t) >= 0.5 for d in dets)
+        tight += any(td._iou(d["bbox"], t) >= 0.5 for d in dets)
     assert n_boxes <= 1.2 * len(truth)
     assert tight >= 7, f"only {tight}/{len(truth)} heron boxes at IoU >= 0.5 (was 2/10 before v2)"
 
