@@ -75,8 +75,28 @@ def merge_parts(kept: list[dict], candidates: Sequence[dict] = (), containment: 
     when the union is at most ``max_growth`` times its area (a part sticking out: the neck of a
     heron boxed by its body), else stays as it was (a flock box around one bird). Then each
     animal box that lies ``grow_containment`` inside a raw candidate of score >= ``grow_min_conf``
-    at most ``grow_max`` times its area grows to that candidate (the largest such).
+    at most ``grow_max`` times its area grows to that candidate (the largest such), and boxes
+    that grew onto one animal are merged again.
     """
+    out = _merge_kept(kept, containment, max_growth)
+    grown = False
+    for k in out:
+        if k["category"] != "1":
+            continue
+        area = k["bbox"][2] * k["bbox"][3]
+        best = None
+        for c in candidates:
+            c_area = c["bbox"][2] * c["bbox"][3]
+            if c["conf"] < grow_min_conf or not area < c_area <= grow_max * area:
+                continue
+            if overlap(k["bbox"], c["bbox"])[1] >= grow_containment and (best is None or c_area > best[2] * best[3]):
+                best = c["bbox"]
+        if best is not None:
+            k["bbox"], grown = union_box(k["bbox"], best), True
+    return _merge_kept(out, containment, max_growth) if grown else out
+
+
+def _merge_kept(kept: list[dict], containment: float, max_growth: float) -> list[dict]:
     out: list[dict] = []
     for d in sorted(kept, key=lambda d: -d["conf"]):
         for k in out:
@@ -90,19 +110,6 @@ def merge_parts(kept: list[dict], candidates: Sequence[dict] = (), containment: 
                 break
         else:
             out.append({**d, "bbox": list(d["bbox"])})
-    for k in out:
-        if k["category"] != "1":
-            continue
-        area = k["bbox"][2] * k["bbox"][3]
-        best = None
-        for c in candidates:
-            c_area = c["bbox"][2] * c["bbox"][3]
-            if c["conf"] < grow_min_conf or not area < c_area <= grow_max * area:
-                continue
-            if overlap(k["bbox"], c["bbox"])[1] >= grow_containment and (best is None or c_area > best[2] * best[3]):
-                best = c["bbox"]
-        if best is not None:
-            k["bbox"] = union_box(k["bbox"], best)
     return out
 
 
