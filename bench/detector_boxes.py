@@ -10,8 +10,10 @@ Sets with true boxes:
 * ``proxy``: photos built by ``irbis synth`` (true boxes in its cct.json); without ``--proxy`` a
   fixed set is built into a temporary folder (seed 0, 6 cameras x 4 bursts of 3, 1024x768).
 
-The megadetector_samples' publisher boxes are burned into the pixels and not machine-readable:
-not scored here (photo-level figures for them come from bench/detector_dev_eval.py).
+* ``mdsamp``: cameratrap/dev/megadetector_samples noted "red boxes drawn into the pixels": the
+  publisher's boxes are read back from the pixels (connected red outlines wider and taller than
+  3 % of the photo); photos where none is found are left out. The detector sees those red
+  outlines too, so this column is agreement with the publisher, read loosely.
 
 Per variant and set: box precision and recall at IoU >= 0.5 for boxes with conf >= 0.2 (the
 CLI's default threshold), AP at IoU 0.5 (all-point interpolation over every box the variant
@@ -24,6 +26,7 @@ probabilities. The variants were compared on these photos: development figures.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import pickle
@@ -106,6 +109,29 @@ def load_proxy(folder: Path) -> tuple[list[str], dict[str, list[list[float]]], l
     boxed = sorted(str(folder / fn) for fn in truth)
     empty = sorted(str(folder / im["file_name"]) for im in cct["images"] if im["file_name"] not in truth)
     return boxed, {str(folder / fn): bs for fn, bs in truth.items()}, empty
+
+
+def red_boxes(path: str) -> list[list[float]]:
+    """Boxes drawn in red into a photo's pixels (MegaDetector's sample visualisations)."""
+    from PIL import Image
+    from scipy import ndimage
+    im = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    H, W, _ = im.shape
+    lab, _ = ndimage.label((im[..., 0] > 170) & (im[..., 1] < 80) & (im[..., 2] < 80))
+    out = []
+    for i, sl in enumerate(ndimage.find_objects(lab)):
+        h, w = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+        if w > 0.03 * W and h > 0.03 * H and (lab[sl] == i + 1).sum() < 0.5 * w * h:  # an outline, not a blob
+            out.append([sl[1].start / W, sl[0].start / H, w / W, h / H])
+    return out
+
+
+def load_md_samples(data: Path) -> dict[str, list[list[float]]]:
+    manifest = data / "cameratrap" / "manifest.csv"
+    with open(manifest, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if "red box" in r["note"].lower()]
+    boxes = {str(data / "cameratrap" / r["file"]): red_boxes(str(data / "cameratrap" / r["file"])) for r in rows}
+    return {f: b for f, b in boxes.items() if b}
 
 
 def variants():
@@ -200,6 +226,9 @@ def main() -> int:
         sets["proxy"], sets["proxyempty"] = boxed, proxy_empty
         truth = {f: gt.get(Path(f).name, []) for n in ("heron", "jaguar") for f in sets[n]}
         truth.update(proxy_truth)
+        md_truth = load_md_samples(Path(args.data))
+        truth.update(md_truth)
+        sets["mdboxed"] = sorted(md_truth)
         bench = Bench()
         if args.cache and Path(args.cache).exists():
             with open(args.cache, "rb") as fh:
@@ -208,6 +237,7 @@ def main() -> int:
         dump, per_set = {}, []
         chosen = [p.strip() for p in args.variants.split(",")] if args.variants else None
         print(f"{'variant':56s} {'heron P/R AP50 box/an':>26s} {'jaguar vs MDv5':>26s} {'proxy':>26s}"
+              f" {'MD samples vs red boxes':>26s}"
               f" {'recall':>7s} {'FP':>6s} {'proxyFP':>7s}  person boxes")
         for label, cfg in variants():
             if chosen and not any(label.startswith(c) for c in chosen):
@@ -215,7 +245,7 @@ def main() -> int:
             out = {f: run_variant(bench, f, **cfg) for fs in sets.values() for f in fs}
             dump[label] = out
             cols = []
-            for n in ("heron", "jaguar", "proxy"):
+            for n in ("heron", "jaguar", "proxy", "mdboxed"):
                 m = box_metrics({f: out[f] for f in sets[n]}, truth)
                 cols.append(f"{m['P']:.2f}/{m['R']:.2f} {m['AP50']:.3f} {m['per_animal']:.2f} ({m['tp']}/{m['true']})")
 
