@@ -1,9 +1,12 @@
 """Detector registry: names and local files resolved in one place.
 
 * ``megadetector-lite`` (default): DrivenData's camera-trap YOLOX-tiny at 640 and 1280 px,
-  each box verified by EfficientNet-Lite0 (animal / person / vehicle); offline.
-* ``megadetector-lite-fast``: the same network at 640 px only, verified; about 4x faster,
+  passes fused, each box verified by EfficientNet-Lite0, part boxes merged into their animal,
+  plus YOLOv3-tiny COCO for people and vehicles (:mod:`irbis.stages.detect_v2`); offline.
+* ``megadetector-lite-fast``: the same at 640 px only; about 4x less animal-detector work,
   misses more small and far animals.
+* ``megadetector-lite-v1``, ``megadetector-lite-fast-v1``: the previous defaults (NMS across
+  passes, no side detector), for comparison.
 * ``megadetector-lite-raw``: the network alone at 640 px, score >= 0.25, no verification (one
   class, "animal"): the published model's behaviour, for comparison.
 * ``MDV5A``, ``MDV5B``, ``MDV1000-REDWOOD``, ... or a path to a MegaDetector ``.pt`` file: the
@@ -19,7 +22,8 @@ from pathlib import Path
 from ..imageio import open_image
 
 DEFAULT_DETECTOR = "megadetector-lite"
-LITE_NAMES = ("megadetector-lite", "megadetector-lite-fast", "megadetector-lite-raw")
+LITE_NAMES = ("megadetector-lite", "megadetector-lite-fast", "megadetector-lite-raw", "megadetector-lite-v1",
+              "megadetector-lite-fast-v1")
 MD_NAMES = ("mdv5a", "mdv5b", "mdv4", "mdv1000-redwood", "mdv1000-cedar", "mdv1000-larch",
             "mdv1000-sorrel", "mdv1000-spruce")
 
@@ -94,12 +98,20 @@ def resolve_detector(name: str = DEFAULT_DETECTOR, runtime: str = "auto", thread
     """A detector object with ``id``, ``prepare(path) -> (item, meta)`` and ``run(items, metas)``.
 
     ``meta.image`` holds the decoded upright photo after ``prepare`` (for crops)."""
+    from .detect_v2 import FusedDetector
+    from .people import PeopleDetector, PeopleDetectorError
     from .verify_boxes import VerifiedDetector
     key = name.lower()
-    if key == "megadetector-lite":
-        return VerifiedDetector(sizes=(640, 1280), runtime=runtime, threads=threads)
-    if key == "megadetector-lite-fast":
-        return VerifiedDetector(sizes=(640,), runtime=runtime, threads=threads)
+    if key in ("megadetector-lite", "megadetector-lite-fast"):
+        try:
+            people = PeopleDetector(threads=threads)
+        except PeopleDetectorError as exc:
+            raise DetectorError(str(exc)) from exc
+        sizes = (640, 1280) if key == "megadetector-lite" else (640,)
+        return FusedDetector(sizes=sizes, runtime=runtime, threads=threads, people=people)
+    if key in ("megadetector-lite-v1", "megadetector-lite-fast-v1"):
+        return VerifiedDetector(sizes=(640, 1280) if key == "megadetector-lite-v1" else (640,), runtime=runtime,
+                                threads=threads)
     if key == "megadetector-lite-raw":
         return RawDetector(runtime=runtime, threads=threads)
     if key in MD_NAMES or key.endswith((".pt", ".pth", ".pb")):

@@ -83,6 +83,8 @@ class VerifyOptions:
     other_mass: float = 0.5          # vehicle / person mass that makes a vehicle / person box
     flip: bool = False               # average each crop with its mirror image (2x the work)
     containment: float = 0.7         # drop a box this much inside a surer box of its category (parts)
+    sure_conf: float = 1.1           # boxes the detector scores at least this (1.1: off) are animals ...
+    sure_mass: float = 0.25          # ... when this much mass is on any of the 398 animal classes
 
 
 def merge_detections(per_scale: Sequence[list[dict]], iou: float = 0.45) -> list[dict]:
@@ -145,10 +147,12 @@ class BoxVerifier:
         return self.head.probs(self.featurizer.run(batch))
 
     def scores(self, probs: np.ndarray) -> np.ndarray:
-        """(N, 1000) -> (N, 4): animal mass, largest single-group mass, person mass, vehicle mass."""
+        """(N, 1000) -> (N, 5): animal mass, largest single-group mass, person mass, vehicle mass,
+        mass on all 398 animal classes (fish and invertebrates too)."""
         return np.stack([probs[:, self._animal].sum(1),
                          np.stack([probs[:, g].sum(1) for g in self._groups], 1).max(1),
-                         probs[:, list(PERSON_CLASSES)].sum(1), probs[:, list(VEHICLE_CLASSES)].sum(1)], 1)
+                         probs[:, list(PERSON_CLASSES)].sum(1), probs[:, list(VEHICLE_CLASSES)].sum(1),
+                         probs[:, :len(ANIMAL_CLASSES)].sum(1)], 1)
 
     def run(self, batch: np.ndarray, detections: list[dict]) -> list[dict]:
         """Crops from :meth:`prepare` + the raw detections -> verified detections, best first."""
@@ -163,13 +167,20 @@ class BoxVerifier:
 
         ``conf`` of a kept box is the mean of the detector's score and the crop's class mass.
         """
+        return suppress_contained(self.classify(cands, scores), self.options.containment)
+
+    def classify(self, cands: list[dict], scores: np.ndarray) -> list[dict]:
+        """:meth:`decide` without removing overlapping boxes, best first."""
         o = self.options
         out = []
-        for d, (animal, peak, person, vehicle) in zip(cands, scores):
+        for d, (animal, peak, person, vehicle, any_animal) in zip(cands, scores):
             strong = animal >= o.animal_mass and peak >= o.group_peak
             confident = d["conf"] >= o.confident_conf and animal >= o.confident_mass
+            sure = d["conf"] >= o.sure_conf and any_animal >= o.sure_mass
             if (strong or confident) and animal >= max(person, vehicle):
                 category, mass = ANIMAL, animal
+            elif sure and any_animal >= max(person, vehicle):
+                category, mass = ANIMAL, any_animal
             elif vehicle >= o.other_mass and vehicle >= person:
                 category, mass = VEHICLE, vehicle
             elif person >= o.other_mass:
@@ -177,7 +188,7 @@ class BoxVerifier:
             else:
                 continue
             out.append({"category": category, "conf": float((d["conf"] + mass) / 2), "bbox": list(d["bbox"])})
-        return suppress_contained(sorted(out, key=lambda d: -d["conf"]), o.containment)
+        return sorted(out, key=lambda d: -d["conf"])
 
     def verify(self, image: Image.Image, detections: list[dict]) -> list[dict]:
         """Both halves for one photo (``image``: the upright RGB photo the boxes refer to)."""

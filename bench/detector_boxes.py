@@ -1,0 +1,274 @@
+"""Box-level quality of the offline detector on every boxed dev set (never the holdout).
+
+    .venv/bin/python bench/detector_boxes.py [--data ../shared/data] [--proxy SYNTH_DIR] [--variants a,b]
+
+Sets with true boxes:
+
+* ``heron``: cameratrap/dev/camtrapdp_heron, the Camtrap DP ground truth (10 boxes);
+* ``jaguar``: cameratrap/dev/animl_Jaguar, MegaDetector v5's boxes in reid_manifest.csv (a peer's
+  output: agreement, not truth);
+* ``proxy``: photos built by ``irbis synth`` (true boxes in its cct.json); without ``--proxy`` a
+  fixed set is built into a temporary folder (seed 0, 6 cameras x 4 bursts of 3, 1024x768).
+
+* ``mdsamp``: cameratrap/dev/megadetector_samples noted "red boxes drawn into the pixels": the
+  publisher's boxes are read back from the pixels (connected red outlines wider and taller than
+  3 % of the photo); photos where none is found are left out. The detector sees those red
+  outlines too, so this column is agreement with the publisher, read loosely.
+
+Per variant and set: box precision and recall at IoU >= 0.5 for boxes with conf >= 0.2 (the
+CLI's default threshold), AP at IoU 0.5 (all-point interpolation over every box the variant
+returns) and animal boxes (conf >= 0.2) per true animal. Then photo-level recall on the animal
+sets of bench/detector_dev_eval.py and the share of animal-free photos with an animal box,
+and photos with a person box per set. Variants share one cache of raw detections and crop
+probabilities. The variants were compared on these photos: development figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detector_dev_eval import ANIMAL_SETS, EMPTY_SETS, Bench, load_sets
+
+from irbis.stages.box_fusion import drop_borrowed, fuse_passes, merge_parts, overlap
+from irbis.stages.people import PeopleDetector, merge_people
+from irbis.stages.verify_boxes import ANIMAL, PERSON, VerifyOptions, merge_detections, suppress_contained
+
+THRESHOLD = 0.2
+
+
+def match(dets: list[dict], truth: list[list[float]], iou: float = 0.5) -> list[bool]:
+    """Greedy matching, best box first: True per detection that takes a still unmatched truth box."""
+    used, hits = set(), []
+    for d in dets:
+        best, best_iou = None, iou
+        for j, g in enumerate(truth):
+            if j not in used and (o := overlap(d["bbox"], g)[0]) >= best_iou:
+                best, best_iou = j, o
+        hits.append(best is not None)
+        if best is not None:
+            used.add(best)
+    return hits
+
+
+def box_metrics(out: dict[str, list[dict]], truth: dict[str, list[list[float]]]) -> dict:
+    """Precision / recall at conf >= THRESHOLD, AP50 and boxes per true animal over photos with truth."""
+    n_true = sum(len(truth[f]) for f in out)
+    scored = []  # (conf, hit) over every animal box
+    tp = n_boxes = 0
+    for f, dets in out.items():
+        dets = sorted((d for d in dets if d["category"] == ANIMAL), key=lambda d: -d["conf"])
+        hits = match(dets, truth[f])
+        scored += [(d["conf"], h) for d, h in zip(dets, hits, strict=True)]
+        above = [d for d in dets if d["conf"] >= THRESHOLD]
+        tp += sum(match(above, truth[f]))
+        n_boxes += len(above)
+    scored.sort(key=lambda t: -t[0])
+    hits = np.array([h for _, h in scored], dtype=float)
+    ap = 0.0
+    if len(hits) and n_true:
+        ctp = np.cumsum(hits)
+        rec, prec = ctp / n_true, ctp / np.arange(1, len(hits) + 1)
+        prec = np.maximum.accumulate(prec[::-1])[::-1]
+        ap = float(np.sum(np.diff(np.concatenate([[0.0], rec])) * prec))
+    return {"P": tp / max(n_boxes, 1), "R": tp / max(n_true, 1), "AP50": ap, "per_animal": n_boxes / max(n_true, 1),
+            "tp": tp, "true": n_true}
+
+
+def build_proxy(kit: Path, out: Path) -> Path:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    subprocess.run([sys.executable, "-m", "irbis.cli", "synth", str(out), "--kit", str(kit), "--seed", "0",
+                    "--cameras", "6", "--bursts-per-camera", "4", "--empty-fraction", "0.2", "--quiet"],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    return out
+
+
+def load_proxy(folder: Path) -> tuple[list[str], dict[str, list[list[float]]], list[str]]:
+    cct = json.loads((folder / "cct.json").read_text())
+    images = {im["id"]: im for im in cct["images"]}
+    truth: dict[str, list[list[float]]] = {}
+    for a in cct["annotations"]:
+        im = images[a["image_id"]]
+        if "bbox" in a:
+            x, y, w, h = a["bbox"]
+            truth.setdefault(im["file_name"], []).append([x / im["width"], y / im["height"],
+                                                          w / im["width"], h / im["height"]])
+    boxed = sorted(str(folder / fn) for fn in truth)
+    empty = sorted(str(folder / im["file_name"]) for im in cct["images"] if im["file_name"] not in truth)
+    return boxed, {str(folder / fn): bs for fn, bs in truth.items()}, empty
+
+
+def red_boxes(path: str) -> list[list[float]]:
+    """Boxes drawn in red into a photo's pixels (MegaDetector's sample visualisations)."""
+    from PIL import Image
+    from scipy import ndimage
+    im = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    H, W, _ = im.shape
+    lab, _ = ndimage.label((im[..., 0] > 170) & (im[..., 1] < 80) & (im[..., 2] < 80))
+    out = []
+    for i, sl in enumerate(ndimage.find_objects(lab)):
+        h, w = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+        if w > 0.03 * W and h > 0.03 * H and (lab[sl] == i + 1).sum() < 0.5 * w * h:  # an outline, not a blob
+            out.append([sl[1].start / W, sl[0].start / H, w / W, h / H])
+    return out
+
+
+def load_md_samples(data: Path) -> dict[str, list[list[float]]]:
+    manifest = data / "cameratrap" / "manifest.csv"
+    with open(manifest, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if "red box" in r["note"].lower()]
+    boxes = {str(data / "cameratrap" / r["file"]): red_boxes(str(data / "cameratrap" / r["file"])) for r in rows}
+    return {f: b for f, b in boxes.items() if b}
+
+
+def variants():
+    base = VerifyOptions()
+    sure = replace(base, sure_conf=0.5)
+    yield "current default: 640+1280 NMS, verify, drop contained", dict(sizes=(640, 1280), fusion="nms",
+                                                                      options=base, parts=None)
+    yield "current -fast: 640, verify, drop contained", dict(sizes=(640,), fusion="nms", options=base, parts=None)
+    yield "A  + fuse passes (WBF 0.55)", dict(sizes=(640, 1280), fusion="wbf", options=base, parts=None)
+    yield "B  A + merge parts (union <= 2.5x)", dict(sizes=(640, 1280), fusion="wbf", options=base, parts="kept")
+    yield "C  B + grow to raw candidate", dict(sizes=(640, 1280), fusion="wbf", options=base, parts="grow")
+    yield "D  C + sure boxes (conf>=0.5, any-animal mass>=0.25)", dict(sizes=(640, 1280), fusion="wbf",
+                                                                     options=sure, parts="grow")
+    yield "E  B + sure boxes", dict(sizes=(640, 1280), fusion="wbf", options=sure, parts="kept")
+    yield "G  D + drop borrowed (det < 0.2)", dict(sizes=(640, 1280), fusion="wbf", options=sure, parts="grow",
+                                                  borrowed=0.2)
+    yield "H  D + drop borrowed (det < 0.1)", dict(sizes=(640, 1280), fusion="wbf", options=sure, parts="grow",
+                                                  borrowed=0.1)
+    yield "I  E + drop borrowed (det < 0.2)", dict(sizes=(640, 1280), fusion="wbf", options=sure, parts="kept",
+                                                  borrowed=0.2)
+    yield "J  -fast: 640 + parts + grow + sure + borrowed", dict(sizes=(640,), fusion="wbf", options=sure, parts="grow",
+                                                               borrowed=0.2)
+    for gc in (0.8, 0.9):
+        for gm in (1.8, 2.2, 2.5, 3.0):
+            yield f"K  G, grow if >= {gc} inside, <= {gm}x", dict(
+                sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2,
+                grow=dict(grow_containment=gc, grow_max=gm))
+    yield "P  G + YOLOv3-tiny people 416", dict(sizes=(640, 1280), fusion="wbf", options=sure, parts="grow",
+                                               borrowed=0.2, people=416)
+    yield "Q  G + YOLOv3-tiny people 608", dict(sizes=(640, 1280), fusion="wbf", options=sure, parts="grow",
+                                               borrowed=0.2, people=608)
+    yield "R  J (-fast) + people 416", dict(sizes=(640,), fusion="wbf", options=sure, parts="grow", borrowed=0.2,
+                                           people=416)
+    for lb in (0.3, 0.5, 0.7):
+        yield f"S  P, 1280 pass only when 640's best < {lb}", dict(
+            sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, large_below=lb)
+    yield "F  -fast: 640 + merge parts + grow + sure", dict(sizes=(640,), fusion="wbf", options=sure, parts="grow")
+
+
+def run_variant(bench: Bench, f: str, sizes, fusion: str, options: VerifyOptions, parts: str | None,
+                borrowed: float = 0.0, grow: dict | None = None, people: int = 0,
+                large_below: float = 1.1) -> list[dict]:
+    per = [bench.dets(sizes[0], f)]
+    if max((d["conf"] for d in per[0]), default=0.0) < large_below:  # later passes only where unsure
+        per += [bench.dets(s, f) for s in sizes[1:]]
+    raw = fuse_passes(per) if fusion == "wbf" else merge_detections(per)
+    v = bench.verifiers[options.land_vertebrates_only]
+    v.options = options
+    cands = v.candidates(raw)
+    scores = bench.crop_scores(f, cands, options) if cands else np.zeros((0, 5))
+    kept = v.classify(cands, scores)
+    if borrowed:
+        kept = drop_borrowed(kept, {tuple(c["bbox"]): c["conf"] for c in cands}, options.margin, borrowed)
+    if parts is None:
+        return suppress_contained(kept, options.containment)
+    dets = merge_parts(kept, raw if parts == "grow" else (), options.containment, **(grow or {}))
+    if people:
+        dets = merge_people(dets, people_dets(bench, people, f))
+    return dets
+
+
+PEOPLE: dict[tuple[int, str], list[dict]] = {}
+
+
+def people_dets(bench: Bench, size: int, f: str) -> list[dict]:
+    """YOLOv3-tiny person / vehicle boxes (threshold 0.2, filtered per variant), cached."""
+    if (size, f) not in PEOPLE:
+        if size not in bench.__dict__.setdefault("people", {}):
+            bench.people[size] = PeopleDetector(size, person_threshold=0.2, vehicle_threshold=0.2)
+        PEOPLE[(size, f)] = bench.people[size].detect(bench.image(f))
+    default = PeopleDetector.__init__.__defaults__  # (size, person, vehicle, ...) thresholds as shipped
+    keep = {"2": default[1], "3": default[2]}
+    return [d for d in PEOPLE[(size, f)] if d["conf"] >= keep[d["category"]]]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    ap.add_argument("--proxy", help="an `irbis synth` output folder (default: build one)")
+    ap.add_argument("--variants", help="comma-separated variant prefixes to run (default: all)")
+    ap.add_argument("--cache", help="pickle file keeping raw detections and crop probabilities between runs")
+    ap.add_argument("--dump", help="write every variant's boxes per photo to this JSON file")
+    args = ap.parse_args()
+    os.environ.setdefault("IRBIS_HOME", tempfile.mkdtemp(prefix="irbis-bench-"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        strips = Path(args.cache + ".strips") if args.cache else tmp / "strips"  # stable paths for the cache
+        strips.mkdir(exist_ok=True)
+        sets, gt = load_sets(Path(args.data), strips)
+        proxy = Path(args.proxy) if args.proxy else build_proxy(Path(args.data), tmp / "proxy")
+        boxed, proxy_truth, proxy_empty = load_proxy(proxy)
+        sets["proxy"], sets["proxyempty"] = boxed, proxy_empty
+        truth = {f: gt.get(Path(f).name, []) for n in ("heron", "jaguar") for f in sets[n]}
+        truth.update(proxy_truth)
+        md_truth = load_md_samples(Path(args.data))
+        truth.update(md_truth)
+        sets["mdboxed"] = sorted(md_truth)
+        bench = Bench()
+        if args.cache and Path(args.cache).exists():
+            with open(args.cache, "rb") as fh:
+                bench.raw, bench.probs, people = pickle.load(fh)
+                PEOPLE.update(people)
+        dump, per_set = {}, []
+        chosen = [p.strip() for p in args.variants.split(",")] if args.variants else None
+        print(f"{'variant':56s} {'heron P/R AP50 box/an':>26s} {'jaguar vs MDv5':>26s} {'proxy':>26s}"
+              f" {'MD samples vs red boxes':>26s}"
+              f" {'recall':>7s} {'FP':>6s} {'proxyFP':>7s}  person boxes")
+        for label, cfg in variants():
+            if chosen and not any(label.startswith(c) for c in chosen):
+                continue
+            out = {f: run_variant(bench, f, **cfg) for fs in sets.values() for f in fs}
+            dump[label] = out
+            cols = []
+            for n in ("heron", "jaguar", "proxy", "mdboxed"):
+                m = box_metrics({f: out[f] for f in sets[n]}, truth)
+                cols.append(f"{m['P']:.2f}/{m['R']:.2f} {m['AP50']:.3f} {m['per_animal']:.2f} ({m['tp']}/{m['true']})")
+
+            def found(n, cat=ANIMAL, out=out):
+                return sum(any(d["category"] == cat for d in out[f]) for f in sets[n])
+            rec = sum(found(n) for n in ANIMAL_SETS) / sum(len(sets[n]) for n in ANIMAL_SETS)
+            fp = sum(found(n) for n in EMPTY_SETS) / sum(len(sets[n]) for n in EMPTY_SETS)
+            pfp = found("proxyempty") / max(1, len(sets["proxyempty"]))
+            people = " ".join(f"{n}={found(n, PERSON)}" for n in sets if found(n, PERSON))
+            print(f"{label:56s} " + " ".join(f"{c:>26s}" for c in cols)
+                  + f" {rec:7.1%} {fp:6.1%} {pfp:7.1%}  {people}", flush=True)
+            per_set.append(f"{label[:56]:56s} " + " ".join(f"{n}={found(n)}/{len(sets[n])}" for n in sets))
+        if args.cache:
+            with open(args.cache, "wb") as fh:
+                pickle.dump((bench.raw, bench.probs, PEOPLE), fh)
+        if args.dump:
+            Path(args.dump).write_text(json.dumps({"truth": truth, "sets": sets, "variants": dump}))
+        print("\nphotos with an animal box per set:\n" + "\n".join(per_set))
+        print("\ncolumns: P/R at IoU >= 0.5 and conf >= 0.2, AP50, animal boxes per true animal (matched/true);"
+              f" recall: photos of {'+'.join(ANIMAL_SETS)} with an animal box; FP: photos of"
+              f" {'+'.join(EMPTY_SETS)} with one; proxyFP: proxy frames without an animal with one.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

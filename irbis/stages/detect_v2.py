@@ -1,0 +1,121 @@
+"""Detector v2: one box per animal, people and vehicles from a COCO side detector.
+
+:class:`FusedDetector` keeps :class:`~irbis.stages.verify_boxes.VerifiedDetector`'s two halves
+(``prepare`` decodes once and letterboxes for every pass; ``run`` detects, verifies) and changes
+what happens between and after:
+
+1. the 1280 px pass runs only where the 640 px pass found no sure box, and the passes are
+   fused (:func:`~irbis.stages.box_fusion.fuse_passes`)
+   instead of NMS'd, so the box is an average of both views;
+2. verification as before, plus "sure" boxes: a box the network scores >= ``sure_conf`` is an
+   animal when its crop carries some mass on any of ImageNet's 398 animal classes (a big
+   night-IR heron's crop reads as "hammerhead shark": fish used to veto it);
+3. boxes verified only by a surer animal inside their crop are dropped, and part boxes are
+   merged into their animal (:func:`~irbis.stages.box_fusion.merge_parts`);
+4. YOLOv3-tiny COCO (:mod:`irbis.stages.people`) adds person and vehicle boxes, replacing the
+   animal pipeline's boxes it matches.
+
+Choices were made with ``bench/detector_boxes.py`` on the dev sets (README, "Detectors").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from .box_fusion import drop_borrowed, fuse_passes, merge_parts
+from .detect import DetectMeta
+from .people import PeopleDetector, merge_people
+from .verify_boxes import VerifiedDetector, VerifyOptions
+
+V2_OPTIONS = replace(VerifyOptions(), sure_conf=0.5)
+
+
+class FusedDetector(VerifiedDetector):
+    """MegadetectorLite passes fused, verified, parts merged; optional person / vehicle side detector.
+
+    Parameters
+    ----------
+    sizes : input sizes of the animal network's passes.
+    people : a :class:`PeopleDetector`, ``None`` for none (then persons / vehicles come from the
+        clothing / vehicle heuristic of the verifier only).
+    fusion_iou : IoU at which boxes of different passes are one box.
+    grow : let a verified animal box grow to a larger raw box that contains it (the whole animal).
+    large_below : run the passes after the first only on photos whose first pass scored no box
+        this high (1.1: always).
+    borrowed_below : drop animal boxes the network scores below this whose crop holds a surer
+        animal box (:func:`~irbis.stages.box_fusion.drop_borrowed`).
+
+    Example
+    -------
+    >>> FusedDetector(people=PeopleDetector()).detect("photo.jpg")
+    [{'category': '1', 'conf': 0.81, 'bbox': [0.41, 0.52, 0.18, 0.3]}]
+    """
+
+    def __init__(self, sizes: Sequence[int] = (640, 1280), runtime: str = "auto", threads: int = 1,
+                 options: VerifyOptions = V2_OPTIONS, people: PeopleDetector | None = None,
+                 fusion_iou: float = 0.55, grow: bool = True, borrowed_below: float = 0.2,
+                 large_below: float = 0.7):
+        super().__init__(sizes=sizes, runtime=runtime, threads=threads, options=options)
+        self.people, self.fusion_iou, self.grow, self.borrowed_below = people, fusion_iou, grow, borrowed_below
+        self.large_below = large_below
+
+    @property
+    def id(self) -> str:
+        people = f"/{self.people.id}" if self.people else ""
+        return (f"v2/{super().id}/sure{self.verifier.options.sure_conf:g}-{self.verifier.options.sure_mass:g}"
+                f"/wbf{self.fusion_iou:g}{'/grow' if self.grow else ''}/b{self.borrowed_below:g}"
+                f"/lb{self.large_below:g}{people}")
+
+    def raw(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
+        """Unverified candidates per photo, the passes fused.
+
+        Passes after the first run only on photos whose first pass has no box scored
+        ``large_below`` or more: a sure animal at 640 px gains nothing from 1280 px.
+        """
+        if not items:
+            return []
+        per_photo: list[list[list[dict]]] = [[] for _ in items]
+        todo = list(range(len(items)))
+        for k, d in enumerate(self.detectors):
+            if k == 1:
+                todo = [i for i in todo if max((b["conf"] for b in per_photo[i][0]), default=0.0) < self.large_below]
+            if not todo:
+                break
+            metas_k = [DetectMeta(metas[i].width, metas[i].height, d_content(metas[i], d.input_size)) for i in todo]
+            for i, dets in zip(todo, d.run(np.stack([items[i][k] for i in todo]), metas_k), strict=True):
+                per_photo[i].append(dets)
+        return [fuse_passes(ps, self.fusion_iou) for ps in per_photo]
+
+    def run(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
+        """Prepared photos -> detections per photo (animal, person, vehicle), highest conf first."""
+        out = []
+        v = self.verifier
+        for raw, meta in zip(self.raw(items, metas), metas, strict=True):
+            cands = v.candidates(raw)
+            assert meta.image is not None, "prepare() keeps the decoded image for verification"
+            batch = v.prepare(meta.image, raw)
+            probs = v.class_probs(batch)
+            if v.options.flip and len(cands):
+                probs = (probs[:len(cands)] + probs[len(cands):]) / 2
+            kept = v.classify(cands, v.scores(probs))
+            kept = drop_borrowed(kept, {tuple(c["bbox"]): c["conf"] for c in cands}, v.options.margin,
+                                 self.borrowed_below)
+            dets = merge_parts(kept, raw if self.grow else (), v.options.containment)
+            if self.people is not None:
+                dets = merge_people(dets, self.people.detect(meta.image))
+            out.append(dets)
+            meta.image = None  # done with the pixels: free them early
+        return out
+
+    def detect(self, path: str | os.PathLike) -> list[dict]:
+        item, meta = self.prepare(path)
+        return self.run([item], [meta])[0]
+
+
+def d_content(meta: DetectMeta, size: int) -> tuple[int, int]:
+    from .detect import content_size
+    return content_size(meta.width, meta.height, size)
