@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def add_catalog_and_quiet(p) -> None:
+    """The two options every photo-folder command has."""
+    p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def listener(args):
     """The progress listener for a command: a progress bar unless ``--quiet``."""
     if getattr(args, "quiet", False):

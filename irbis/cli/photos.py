@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..ingest import DEFAULT_SEQUENCE_GAP_S
 from ..options import DecisionOptions, PredictOptions, TrainOptions, add_cli_options, from_cli
-from . import listener
+from . import add_catalog_and_quiet, listener
 from .exchange import add_exchange_options, ingest_exchange, train_exchange
 from .strips import add_read_strips_options, check_ocr, read_strips_after_ingest
 
@@ -31,8 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("photos_dir")
     p.add_argument("--flip", action="store_true", help="also featurize horizontally flipped copies")
     add_cli_options(p, TrainOptions, skip=("flip", "C", "target_precision", "taxonomy"))
-    p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_catalog_and_quiet(p)
     p.set_defaults(func=cmd_featurize)
 
     p = sub.add_parser("train", help="fit a logistic-regression model bundle from a labels CSV")
@@ -43,8 +42,7 @@ def add_parser(sub) -> None:
                    help="learn from each photo's most confident animal box (as `irbis run` crops boxes) "
                         "instead of the whole photo; optional detector name (default: megadetector-lite)")
     add_cli_options(p, TrainOptions)
-    p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_catalog_and_quiet(p)
     g = p.add_argument_group("Serengeti / multilabel")
     g.add_argument("--serengeti-metadata", metavar="CSV",
                    help="photos of a sequence labels CSV: file_name,seq_id[,datetime][,location]; LABELS_CSV "
@@ -63,8 +61,7 @@ def add_parser(sub) -> None:
     add_cli_options(p, PredictOptions)
     add_cli_options(p.add_argument_group("species answers (calibration, thresholds, rollup, geofence)"),
                     DecisionOptions)
-    p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_catalog_and_quiet(p)
     g = p.add_argument_group("Serengeti")
     g.add_argument("--serengeti-metadata", metavar="CSV",
                    help="classify exactly these photos (file_name relative to PHOTOS_DIR) and use their seq_id "

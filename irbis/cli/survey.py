@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..options import DecisionOptions, RunOptions, add_cli_options, from_cli
-from . import listener
+from . import add_catalog_and_quiet, listener
 
 
 class _DeprecatedModel(argparse.Action):
@@ -20,8 +20,7 @@ class _DeprecatedModel(argparse.Action):
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos_dir")
     p.add_argument("--out", required=True, help="MegaDetector batch JSON (format 1.6) to write")
-    p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_catalog_and_quiet(p)
 
 
 def add_parser(sub) -> None:
