@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..ingest import DEFAULT_SEQUENCE_GAP_S
 from . import listener
+from .engine import add_engine_args, engine_from_args
 
 
 def _backbone_args(p: argparse.ArgumentParser) -> None:
@@ -24,6 +25,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="inference runtime (default: ONNX Runtime when installed)")
     p.add_argument("--decode-threads", type=int, default=1, help="threads decoding photos (default: 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_engine_args(p)
 
 
 def add_parser(sub) -> None:
@@ -108,13 +110,13 @@ def cmd_ingest(args) -> int:
 
 def cmd_featurize(args) -> int:
     from ..config import feature_cache_path
-    from ..engines import get_engine
     from ..features import compute_features
     from ..predict import folder_records
     from ..stages.featurize import FeaturizeSpec
     stage = FeaturizeSpec(args.backbone, args.layer, args.runtime, 1, (False, True) if args.flip else (False,)).build()
-    records = folder_records(args.photos_dir, args.catalog, progress=not args.quiet)
-    table = compute_features(records, stage, get_engine(decode_threads=args.decode_threads), listener(args))
+    with engine_from_args(args) as engine:
+        records = folder_records(args.photos_dir, args.catalog, progress=not args.quiet)
+        table = compute_features(records, stage, engine, listener(args))
     featurizer = stage.featurizer
     print(f"{len(records)} photos: {table.computed} featurized, {table.cached} from cache, "
           f"{len(table.failures)} failure(s); {featurizer.id} ({featurizer.dim}-d) in {feature_cache_path()}")
@@ -125,34 +127,33 @@ def cmd_featurize(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from ..engines import get_engine
-    engine = get_engine(decode_threads=args.decode_threads)
-    common = dict(backbone=args.backbone, layer=args.layer, flip=args.flip, catalog_path=args.catalog,
-                  runtime=args.runtime, listener=listener(args), C=args.C, engine=engine)
-    if args.serengeti_metadata:
-        from ..multilabel import train_multilabel
-        report = train_multilabel(args.labels_csv, args.serengeti_metadata, args.out, images_root=args.images,
-                                  **common)
-    else:
-        from ..train import train
-        report = train(args.labels_csv, args.out, crops=args.crops, **common)
+    with engine_from_args(args) as engine:
+        common = dict(backbone=args.backbone, layer=args.layer, flip=args.flip, catalog_path=args.catalog,
+                      runtime=args.runtime, listener=listener(args), C=args.C, engine=engine)
+        if args.serengeti_metadata:
+            from ..multilabel import train_multilabel
+            report = train_multilabel(args.labels_csv, args.serengeti_metadata, args.out, images_root=args.images,
+                                      **common)
+        else:
+            from ..train import train
+            report = train(args.labels_csv, args.out, crops=args.crops, **common)
     print(report.summary())
     return 0
 
 
 def cmd_predict(args) -> int:
-    from ..engines import get_engine
-    common = dict(by_sequence=args.by_sequence, catalog_path=args.catalog, backbone=args.backbone,
-                  runtime=args.runtime, listener=listener(args), engine=get_engine(decode_threads=args.decode_threads))
-    if args.serengeti_metadata:
-        from ..multilabel import predict_serengeti
-        report = predict_serengeti(args.model, args.photos_dir, args.out, args.serengeti_metadata, args.submission,
-                                   **common)
-    elif args.submission:
+    if args.submission and not args.serengeti_metadata:
         raise ValueError("--submission needs --serengeti-metadata (the sequences and their order)")
-    else:
-        from ..predict import predict
-        report = predict(args.model, args.photos_dir, args.out, sequence_gap_s=args.sequence_gap, **common)
+    with engine_from_args(args) as engine:
+        common = dict(by_sequence=args.by_sequence, catalog_path=args.catalog, backbone=args.backbone,
+                      runtime=args.runtime, listener=listener(args), engine=engine)
+        if args.serengeti_metadata:
+            from ..multilabel import predict_serengeti
+            report = predict_serengeti(args.model, args.photos_dir, args.out, args.serengeti_metadata,
+                                       args.submission, **common)
+        else:
+            from ..predict import predict
+            report = predict(args.model, args.photos_dir, args.out, sequence_gap_s=args.sequence_gap, **common)
     print(report.summary())
     return 0
 

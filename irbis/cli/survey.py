@@ -7,6 +7,7 @@ import sys
 
 from ..options import RunOptions, add_cli_options, from_cli
 from . import listener
+from .engine import engine_from_args
 
 
 class _DeprecatedModel(argparse.Action):
@@ -42,14 +43,17 @@ def add_parser(sub) -> None:
 
 def cmd_detect(args) -> int:
     from ..detection_run import run_survey
-    report = run_survey(args.photos_dir, args.out, None, from_cli(RunOptions, args), args.catalog, listener(args))
+    options = from_cli(RunOptions, args)
+    with engine_from_args(args) as engine:
+        report = run_survey(args.photos_dir, args.out, None, options, args.catalog, listener(args), engine)
     print(report.summary())
     return 0
 
 
 def cmd_run(args) -> int:
     from ..detection_run import run_survey
-    report = run_survey(args.photos_dir, args.out, args.classifier, from_cli(RunOptions, args), args.catalog,
-                        listener(args))
+    options = from_cli(RunOptions, args)
+    with engine_from_args(args) as engine:
+        report = run_survey(args.photos_dir, args.out, args.classifier, options, args.catalog, listener(args), engine)
     print(report.summary())
     return 0

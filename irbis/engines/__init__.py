@@ -50,3 +50,10 @@ def get_engine(name: str = "local", decode_threads: int = 1, spark_master: str |
         from .spark import SparkEngine
         return SparkEngine(master=spark_master)
     raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+
+
+def close_engine(engine: Engine) -> None:
+    """Release what an engine holds (a Spark session); nothing for the local engine."""
+    close = getattr(engine, "close", None)
+    if close is not None:
+        close()

@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from typing import Any, Iterator, Sequence
 
 from ..progress import Listener, Progress, emit
@@ -36,6 +37,9 @@ from . import Sink
 DEFAULT_MASTER = "local[*]"
 LOCAL_RETRIES = 4
 RESULT_SCHEMA = "idx long, ok boolean, result binary, error string"
+LOG4J = ("rootLogger.level = error\nrootLogger.appenderRef.stderr.ref = console\nappender.console.type = Console\n"
+         "appender.console.name = console\nappender.console.target = SYSTEM_ERR\n"
+         "appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = spark: %p %c{1}: %m%n\n")
 JAVA_HELP = ("the spark engine needs Java 17 or newer: install a JDK/JRE 17 (e.g. `apt-get install "
              "openjdk-17-jre-headless`) and put it on PATH or set JAVA_HOME")
 
@@ -97,11 +101,15 @@ def spark_session(master: str | None = None, app_name: str = "irbis", conf: dict
     if remote:
         return SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
     check_java()
+    quiet_pandas_warning()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     b = SparkSession.builder.master(with_local_retries(master or DEFAULT_MASTER)).appName(app_name)
     settings = {"spark.driver.memory": "1g", "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
                 "spark.sql.execution.arrow.pyspark.enabled": "true"}
+    log4j = log4j_config()
+    if log4j:   # errors only: no start-up banner or hostname warnings in a command's output
+        settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log4j}"
     for var in ("IRBIS_HOME", "PYTHONPATH"):   # executors find the same models and code
         if os.environ.get(var):
             settings[f"spark.executorEnv.{var}"] = os.environ[var]
@@ -110,6 +118,26 @@ def spark_session(master: str | None = None, app_name: str = "irbis", conf: dict
     spark = b.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def log4j_config() -> str | None:
+    """A log4j2 file keeping Spark's JVM to errors, written once under the irbis home."""
+    from ..config import irbis_home
+    path = irbis_home() / "spark" / "log4j2.properties"
+    try:
+        if not path.is_file() or path.read_text() != LOG4J:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(LOG4J)
+            os.replace(tmp, path)
+    except OSError:
+        return None
+    return str(path)
+
+
+def quiet_pandas_warning() -> None:
+    # pyspark 4.x warns on pandas 3 at every mapInPandas; irbis only passes ints and bytes through it
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 
 # -- executor side ----------------------------------------------------------------------------
@@ -142,6 +170,7 @@ def process_photo(stage: Stage, record: ImageRecord) -> tuple[bool, Any, str | N
 
 def process_batches(spec_blob: bytes, batches: Iterator) -> Iterator:
     """mapInPandas body: pandas batches of (idx, record) -> (idx, ok, result, error) rows."""
+    quiet_pandas_warning()
     import pandas as pd
     try:
         stage, build_error = _stage_for(spec_blob), None

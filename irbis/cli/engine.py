@@ -1,0 +1,26 @@
+"""``--engine local|spark`` and ``--spark-master``: one definition (:class:`irbis.options.EngineOptions`)
+for every command that maps a stage over photos (featurize, train, predict, detect, run)."""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import contextmanager
+from typing import Iterator
+
+from ..options import EngineOptions, add_cli_options, from_cli
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    add_cli_options(p, EngineOptions)
+
+
+@contextmanager
+def engine_from_args(args: argparse.Namespace) -> Iterator:
+    """The engine the flags name, started before any work (a missing Java fails at once, in one
+    line) and closed afterwards (a Spark session is stopped)."""
+    from ..engines import close_engine
+    engine = from_cli(EngineOptions, args).make_engine(getattr(args, "decode_threads", 1) or 1)
+    try:
+        yield engine
+    finally:
+        close_engine(engine)
