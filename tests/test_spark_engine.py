@@ -14,18 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DEMO, REPO, read_rows, run_cli
 from test_bad_input import make_bad_folder
 from test_detect_run import comparable
 
-pytest.importorskip("pyspark", reason="the spark engine needs irbis[spark] (./run test installs it)")
-
-from irbis.engines import get_engine  # noqa: E402
-from irbis.engines.spark import (EngineUnavailable, SparkEngine, check_java, java_version,  # noqa: E402
-                                 with_local_retries)
-from irbis.records import ImageRecord  # noqa: E402
-from irbis.stages.featurize import FeaturizeSpec  # noqa: E402
+from irbis.engines import get_engine
+from irbis.engines.spark import EngineUnavailable, SparkEngine, check_java, java_version, with_local_retries
+from irbis.records import ImageRecord
+from irbis.stages.featurize import FeaturizeSpec
 
 FAST = "megadetector-lite-fast"
 
@@ -146,7 +142,7 @@ def test_broken_files_become_failure_rows(engine, tmp_path):
     engine.map(stage, recs, sink)
     get_engine("local").map(stage, recs, local)
     assert [c[:2] for c in sink.calls] == [c[:2] for c in local.calls]
-    for (i, kind, value), name in zip(sink.calls, names):
+    for (_, kind, value), name in zip(sink.calls, names, strict=True):
         if expected[name] is None:
             assert kind == "put"
         else:
@@ -167,7 +163,7 @@ def test_a_killed_python_worker_loses_and_duplicates_nothing(engine, photos, tmp
     assert [c[0] for c in sink.calls] == [r.id for r in recs]
     assert all(c[1] == "put" for c in sink.calls)
     get_engine("local").map(FeaturizeSpec().build(), recs, local)
-    for a, b in zip(sink.calls, local.calls):
+    for a, b in zip(sink.calls, local.calls, strict=True):
         assert np.array_equal(a[2].vectors, b[2].vectors)
 
 

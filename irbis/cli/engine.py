@@ -24,3 +24,15 @@ def engine_from_args(args: argparse.Namespace) -> Iterator:
         yield engine
     finally:
         close_engine(engine)
+
+
+def check_engine_args(args: argparse.Namespace) -> None:
+    """For ``irbis serve``: check the engine can start here (Java, pyspark: one line if not), then
+    hand the choice to the worker processes in their environment (:func:`worker_engine`)."""
+    import os
+    options = from_cli(EngineOptions, args)
+    from ..engines import close_engine
+    close_engine(options.make_engine())       # the spark engine checks Java and pyspark; no session yet
+    os.environ["IRBIS_ENGINE"] = options.engine
+    if options.spark_master:
+        os.environ["IRBIS_SPARK_MASTER"] = options.spark_master

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..ingest import DEFAULT_SEQUENCE_GAP_S
 from . import listener
 from .engine import add_engine_args, engine_from_args
+from .parquet import add_parquet_arg, write_features_parquet
 
 
 def _backbone_args(p: argparse.ArgumentParser) -> None:
@@ -45,6 +46,7 @@ def add_parser(sub) -> None:
                                          "predict do it themselves)")
     p.add_argument("photos_dir")
     p.add_argument("--flip", action="store_true", help="also featurize horizontally flipped copies")
+    add_parquet_arg(p, "the features")
     _backbone_args(p)
     _common(p)
     p.set_defaults(func=cmd_featurize)
@@ -123,6 +125,8 @@ def cmd_featurize(args) -> int:
     by_id = {r.id: r.rel_path for r in records}
     for i, why in list(table.failures.items())[:20]:
         print(f"  {by_id[i]}: {why}")
+    if args.parquet:
+        print(write_features_parquet(args.parquet, records, table, stage))
     return 0
 
 

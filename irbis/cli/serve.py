@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from .engine import add_engine_args
+
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 
@@ -32,6 +34,7 @@ def add_parser(sub) -> None:
                    help="a job waiting longer than this since its last shard goes ahead of older jobs")
     p.add_argument("--classifiers", metavar="DIR", help="folder of model bundles (*.irbis) jobs may name")
     p.add_argument("--log-level", default="warning")
+    add_engine_args(p)   # workers hand each shard to a Spark cluster with --engine spark
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("submit", help="submit a photo folder (on the server's disk) to an irbis server")
@@ -69,6 +72,8 @@ def add_parser(sub) -> None:
 
 def cmd_serve(args) -> int:
     from ..service.server import serve
+    from .engine import check_engine_args
+    check_engine_args(args)
     return serve(args.host, args.port, args.root, args.state, args.workers, args.no_auth, args.shard_size,
                  args.max_photos, args.max_request_bytes, args.lease, args.aging, args.classifiers, args.log_level)
 

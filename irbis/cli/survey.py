@@ -8,6 +8,7 @@ import sys
 from ..options import RunOptions, add_cli_options, from_cli
 from . import listener
 from .engine import engine_from_args
+from .parquet import add_parquet_arg, write_detections_parquet
 
 
 class _DeprecatedModel(argparse.Action):
@@ -23,6 +24,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="MegaDetector batch JSON (format 1.6) to write")
     p.add_argument("--catalog", help="catalog SQLite file (default: one per photo folder under $IRBIS_HOME)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_parquet_arg(p, "the detections (one row per box)")
 
 
 def add_parser(sub) -> None:
@@ -47,6 +49,8 @@ def cmd_detect(args) -> int:
     with engine_from_args(args) as engine:
         report = run_survey(args.photos_dir, args.out, None, options, args.catalog, listener(args), engine)
     print(report.summary())
+    if args.parquet:
+        print(write_detections_parquet(args))
     return 0
 
 
@@ -56,4 +60,6 @@ def cmd_run(args) -> int:
     with engine_from_args(args) as engine:
         report = run_survey(args.photos_dir, args.out, args.classifier, options, args.catalog, listener(args), engine)
     print(report.summary())
+    if args.parquet:
+        print(write_detections_parquet(args))
     return 0

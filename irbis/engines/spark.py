@@ -178,7 +178,7 @@ def process_batches(spec_blob: bytes, batches: Iterator) -> Iterator:
         stage, build_error = None, f"stage could not be built on executor: {type(exc).__name__}: {exc}"
     for pdf in batches:
         rows = []
-        for idx, blob in zip(pdf["idx"], pdf["record"]):
+        for idx, blob in zip(pdf["idx"], pdf["record"], strict=True):
             if stage is None:
                 ok, result, error = False, None, build_error
             else:
@@ -247,6 +247,7 @@ class SparkEngine:
             return
         from pyspark.sql.types import BinaryType, LongType, StructField, StructType
         spark = self.spark
+        quiet_pandas_warning()
         cores = self.parallelism()
         n = len(records)
         parts = max(min(n, 2 * cores), -(-n // self.partition_photos))

@@ -75,6 +75,7 @@ class Worker:
         self.claim: Claim | None = None
         self.lost = threading.Event()
         self._lock = threading.Lock()
+        self._engine = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def parent_alive(self) -> bool:
@@ -120,6 +121,16 @@ class Worker:
                     self.claim = None
 
     # -- work -------------------------------------------------------------------------------
+    def engine(self, options: RunOptions):
+        """``irbis serve --engine spark`` sets $IRBIS_ENGINE: one Spark session per worker, kept
+        across shards (each shard is a Spark job); else the local engine."""
+        name = os.environ.get("IRBIS_ENGINE", "local")
+        if name == "local":
+            return get_engine(decode_threads=options.decode_threads)
+        if self._engine is None:
+            self._engine = get_engine(name, spark_master=os.environ.get("IRBIS_SPARK_MASTER"))
+        return self._engine
+
     def job_settings(self, job_id: str):
         job = self.store.job(job_id)
         opts = json.loads(job["options"])
@@ -152,7 +163,7 @@ class Worker:
         stored = self.store.results(c.job_id, [p["rel_path"] for p in photos])
         done = {record_key(r): stored[r.rel_path] for r in records if r.rel_path in stored}
         sink = ShardSink(self.store, c, done, self.lost)
-        detect_records(records, comp.stage, sink, get_engine(decode_threads=options.decode_threads))
+        detect_records(records, comp.stage, sink, self.engine(options))
         sink.flush(finish=True)
 
     def aggregate(self, c: Claim) -> None:
