@@ -209,3 +209,19 @@ def test_cli_detect_engine_spark_writes_the_local_file(photos, tmp_path):
                 "--quiet")
     assert comparable(tmp_path / "spark.json") == comparable(tmp_path / "local.json")
     assert json.loads((tmp_path / "spark.json").read_text())["images"]
+
+
+@pytest.mark.slow
+def test_sequence_ensemble_groupby_equals_the_local_one(spark):
+    from irbis.engines.spark_ensemble import ensemble_on_spark
+    from irbis.stages.ensemble import ensemble_by_key
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(3), size=40)
+    probs[5, 0] = 0.0                                # clipped for the geometric mean
+    keys = [f"s{i % 7}" if i % 9 else None for i in range(40)]
+    classes = ["empty", "deer", "fox"]
+    local = ensemble_by_key(keys, probs, classes)
+    got = ensemble_on_spark(spark, keys, probs, classes)
+    assert got.keys() == local.keys()
+    for k in local:
+        np.testing.assert_allclose(got[k], local[k], rtol=0, atol=1e-12)
