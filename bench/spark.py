@@ -4,7 +4,7 @@ Spark local[2], on the same photos in one run.
     .venv/bin/python bench/spark.py [--n 24] [--kit ../shared/data] [--tasks featurize,detect]
 
 Photos: the kit's real dev trap frames (heron burst, jaguars, burrowing owls, MegaDetector's
-samples), the first N in name order; no feature cache. Each Spark session is warmed up first
+samples), the first N in name order (cycled past the ~90 there are); no feature cache. Each Spark session is warmed up first
 (JVM start, Python workers, model load once per worker: a fixed cost, printed) so the rates are
 the steady state a long survey sees. Inference is single-threaded per task everywhere (the
 local engine overlaps one decode thread with it). Aims (issue 14): local[2] >= 1.6x local[1],
@@ -45,7 +45,7 @@ class CountSink:
 def kit_photos(kit: Path, n: int) -> list[ImageRecord]:
     paths = [p for f in FOLDERS for p in sorted((kit / "cameratrap/dev" / f).iterdir())
              if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
-    paths = paths[:n]
+    paths = [paths[i % len(paths)] for i in range(n)]   # more than the kit has: cycled (no cache is used)
     return [ImageRecord(i, str(p), str(p.parent), p.name, "bench", f"{i}", None, None, None, None, None)
             for i, p in enumerate(paths)]
 

@@ -48,7 +48,7 @@ def get_engine(name: str = "local", decode_threads: int = 1, spark_master: str |
         return LocalEngine(decode_threads=decode_threads)
     if name == "spark":
         from .spark import SparkEngine
-        return SparkEngine(master=spark_master)
+        return SparkEngine(master=spark_master, decode_threads=decode_threads)
     raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
 
 

@@ -5,9 +5,10 @@ How a map runs:
 * the records become a DataFrame ``(idx, record)`` (the record pickled), sliced into partitions
   of at most ``partition_photos`` contiguous photos;
 * ``mapInPandas`` runs :func:`process_batches` on the executors: each Python worker rebuilds the
-  stage once from its pickled ``stage.spec`` and runs ``prepare`` + ``run`` photo by photo (batch
-  1, as the local engine), Arrow batches of ``batch_size`` photos; every error is caught per photo
-  and comes back as a failure row (a bad JPEG or a decompression bomb never fails a task);
+  stage once from its pickled ``stage.spec`` and runs the local engine's loop (one thread decodes
+  ahead, inference photo by photo at batch 1), Arrow batches of ``batch_size`` photos; every error
+  is caught per photo and comes back as a failure row (a bad JPEG or a decompression bomb never
+  fails a task);
 * the driver runs windows of partitions as Spark jobs (all partitions of a window in parallel),
   drops duplicate rows by ``idx`` (a retried task never reaches a sink twice) and hands results to
   the sink in record order, so the sink code (feature cache, run journal) and hence every output
@@ -153,38 +154,43 @@ def _stage_for(spec_blob: bytes) -> Stage:
     return stage
 
 
-def process_photo(stage: Stage, record: ImageRecord) -> tuple[bool, Any, str | None]:
-    """(ok, result, error) of one photo through both halves; never raises (as the local engine)."""
-    from ..imageio import ImageReadError
-    try:
-        prepared = stage.prepare(record)
-    except ImageReadError as exc:
-        return False, None, str(exc)
-    except Exception as exc:  # never let one photo stop a survey
-        return False, None, f"unexpected decode error: {type(exc).__name__}: {exc}"
-    try:
-        return True, stage.run([prepared])[0], None
-    except Exception as exc:
-        return False, None, f"{stage.failure_label} failed: {type(exc).__name__}: {exc}"
+def process_batches(spec_blob: bytes, batches: Iterator, decode_threads: int = 1, rows_per_batch: int = 8) -> Iterator:
+    """mapInPandas body: pandas batches of (idx, record) -> (idx, ok, result, error) rows.
 
-
-def process_batches(spec_blob: bytes, batches: Iterator) -> Iterator:
-    """mapInPandas body: pandas batches of (idx, record) -> (idx, ok, result, error) rows."""
+    The local engine's loop on an executor: ``decode_threads`` decode ahead (Pillow releases the
+    GIL) while the task's thread runs inference photo by photo; every error is that photo's."""
     quiet_pandas_warning()
     import pandas as pd
+
+    from .local import map_prepared
+    columns = ["idx", "ok", "result", "error"]
+
+    def items() -> Iterator[tuple[int, ImageRecord]]:
+        for pdf in batches:
+            for idx, blob in zip(pdf["idx"], pdf["record"], strict=True):
+                yield int(idx), pickle.loads(blob)
+
     try:
-        stage, build_error = _stage_for(spec_blob), None
+        stage = _stage_for(spec_blob)
     except Exception as exc:  # e.g. weights missing on this executor: every photo says so
-        stage, build_error = None, f"stage could not be built on executor: {type(exc).__name__}: {exc}"
-    for pdf in batches:
-        rows = []
-        for idx, blob in zip(pdf["idx"], pdf["record"], strict=True):
-            if stage is None:
-                ok, result, error = False, None, build_error
-            else:
-                ok, result, error = process_photo(stage, pickle.loads(blob))
-            rows.append((int(idx), ok, pickle.dumps(result, protocol=5) if ok else None, error))
-        yield pd.DataFrame(rows, columns=["idx", "ok", "result", "error"])
+        why = f"stage could not be built on executor: {type(exc).__name__}: {exc}"
+        for idx, _ in items():
+            yield pd.DataFrame([(idx, False, None, why)], columns=columns)
+        return
+    rows: list[tuple] = []
+    for (idx, _), prepared, error in map_prepared(items(), lambda item: stage.prepare(item[1]), decode_threads):
+        result = None
+        if error is None:
+            try:
+                result = stage.run([prepared])[0]
+            except Exception as exc:  # a model error on one photo must not fail the task
+                error = f"{stage.failure_label} failed: {type(exc).__name__}: {exc}"
+        rows.append((idx, error is None, pickle.dumps(result, protocol=5) if error is None else None, error))
+        if len(rows) >= rows_per_batch:
+            yield pd.DataFrame(rows, columns=columns)
+            rows = []
+    if rows:
+        yield pd.DataFrame(rows, columns=columns)
 
 
 # -- driver side ------------------------------------------------------------------------------
@@ -196,6 +202,7 @@ class SparkEngine:
     master : Spark master URL (``local[*]`` default, ``spark://host:7077``, ``yarn``, ``k8s://...``)
         or a Spark Connect URL ``sc://host:15002``; $SPARK_REMOTE is used when none is given.
     batch_size : photos per Arrow batch sent back from a Python worker.
+    decode_threads : threads decoding ahead of inference in each task (as the local engine).
     partition_photos : at most this many photos per partition (one task).
     window : partitions per Spark job the driver runs at once (default: 4x the cluster's cores);
         bounds what the driver holds before handing it to the sink.
@@ -205,8 +212,9 @@ class SparkEngine:
     name = "spark"
 
     def __init__(self, master: str | None = None, batch_size: int = 8, partition_photos: int = 64,
-                 window: int | None = None, spark=None, conf: dict[str, str] | None = None):
+                 window: int | None = None, spark=None, conf: dict[str, str] | None = None, decode_threads: int = 1):
         self.master, self.batch_size, self.partition_photos = master, batch_size, partition_photos
+        self.decode_threads = decode_threads
         self.window, self.conf = window, conf
         self._spark, self._own = spark, spark is None
         if spark is None:
@@ -256,8 +264,10 @@ class SparkEngine:
         schema = StructType([StructField("idx", LongType(), False), StructField("record", BinaryType(), False)])
         spec_blob = pickle.dumps(stage.spec, protocol=5)
 
+        threads, per_batch = self.decode_threads, self.batch_size
+
         def body(batches):
-            return process_batches(spec_blob, batches)
+            return process_batches(spec_blob, batches, threads, per_batch)
 
         if self._is_connect():
             df = spark.createDataFrame(rows, schema).repartition(parts)
