@@ -4,10 +4,11 @@ Spark local[2], on the same photos in one run.
     .venv/bin/python bench/spark.py [--n 24] [--kit ../shared/data] [--tasks featurize,detect]
 
 Photos: the kit's real dev trap frames (heron burst, jaguars, burrowing owls, MegaDetector's
-samples), the first N in name order (cycled past the ~90 there are); no feature cache. Each Spark session is warmed up first
-(JVM start, Python workers, model load once per worker: a fixed cost, printed) so the rates are
-the steady state a long survey sees. Inference is single-threaded per task everywhere (the
-local engine overlaps one decode thread with it). Aims (issue 14): local[2] >= 1.6x local[1],
+samples), the first N in name order (cycled past the ~90 there are); no feature cache. Each
+Spark session is warmed up first (JVM start, Python workers, model load once per worker: a fixed
+cost, printed) so the rates are the steady state a long survey sees. Inference is
+single-threaded per task everywhere, with one decode thread ahead of it (local engine and each
+Spark task alike). Aims (issue 14): local[2] >= 1.6x local[1],
 local[2] within 25 % of the local engine.
 """
 
