@@ -17,7 +17,7 @@ import numpy as np
 from .catalog import Catalog
 from .config import default_catalog_path
 from .decision import LabelPolicy
-from .engines import Engine, get_engine
+from .engines import Engine, close_engine, get_engine
 from .formats.md_json import build_results, image_entry, write_results
 from .ingest import ingest_folder
 from .models.bundle import ModelBundle
@@ -197,8 +197,13 @@ def run_survey(photos_dir: str | os.PathLike, out: str | os.PathLike, model: str
         report = RunReport(out=str(out))
         with RunJournal(out, comp.settings) as journal:
             report.resumed = sum(record_key(r) in journal.done for r in records)
-            detect_records(records, comp.stage, journal,
-                           engine or get_engine(decode_threads=options.decode_threads), listener)
+            own = engine is None
+            engine = engine or options.make_engine(options.decode_threads)
+            try:
+                detect_records(records, comp.stage, journal, engine, listener)
+            finally:
+                if own:
+                    close_engine(engine)
             journal.flush()
             entries = assemble(records, journal.done, options, comp.classes, report, comp.policy)
         write_results(out, results_document(entries, options, comp, report))

@@ -11,6 +11,7 @@ import argparse
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
+from .engines import ENGINES
 from .geometry import CLASSIFIER_CROP_MARGIN as CROP_MARGIN
 from .ingest import DEFAULT_SEQUENCE_GAP_S
 from .stages.detectors import DEFAULT_DETECTOR
@@ -56,7 +57,23 @@ class DecisionOptions:
 
 
 @dataclass
-class RunOptions:
+class EngineOptions:
+    """Where photos are processed: flags of every command that maps a stage over photos."""
+
+    engine: str = option("local", "where photos are processed: local (this process, default) or spark "
+                         "(needs irbis[spark] and Java 17)", api=False, choices=ENGINES)
+    spark_master: str | None = option(None, "Spark master with --engine spark: local[N], spark://HOST:7077, yarn, "
+                                      "k8s://... or sc://HOST:15002 for Spark Connect (default: $SPARK_REMOTE, "
+                                      "else local[*])", api=False, metavar="URL")
+
+    def make_engine(self, decode_threads: int = 1):
+        """The engine these options name (a spark engine has ``close()``: call it when done)."""
+        from .engines import get_engine
+        return get_engine(self.engine, decode_threads, self.spark_master)
+
+
+@dataclass
+class RunOptions(EngineOptions):
     """Settings of ``irbis detect`` / ``irbis run`` and of a batch-API job."""
 
     detector: str = option(DEFAULT_DETECTOR, "detector: megadetector-lite (default, offline), megadetector-lite-fast, "

@@ -7,7 +7,9 @@ from pathlib import Path
 from ..ingest import DEFAULT_SEQUENCE_GAP_S
 from ..options import DecisionOptions, PredictOptions, TrainOptions, add_cli_options, from_cli
 from . import add_catalog_and_quiet, listener
+from .engine import add_engine_args, engine_from_args
 from .exchange import add_exchange_options, ingest_exchange, train_exchange
+from .parquet import add_parquet_arg, write_features_parquet
 from .strips import add_read_strips_options, check_ocr, read_strips_after_ingest
 
 
@@ -30,8 +32,10 @@ def add_parser(sub) -> None:
                                          "predict do it themselves)")
     p.add_argument("photos_dir")
     p.add_argument("--flip", action="store_true", help="also featurize horizontally flipped copies")
+    add_parquet_arg(p, "the features")
     add_cli_options(p, TrainOptions, skip=("flip", "C", "target_precision", "taxonomy"))
     add_catalog_and_quiet(p)
+    add_engine_args(p)
     p.set_defaults(func=cmd_featurize)
 
     p = sub.add_parser("train", help="fit a logistic-regression model bundle from a labels CSV")
@@ -43,6 +47,7 @@ def add_parser(sub) -> None:
                         "instead of the whole photo; optional detector name (default: megadetector-lite)")
     add_cli_options(p, TrainOptions)
     add_catalog_and_quiet(p)
+    add_engine_args(p)
     g = p.add_argument_group("Serengeti / multilabel")
     g.add_argument("--serengeti-metadata", metavar="CSV",
                    help="photos of a sequence labels CSV: file_name,seq_id[,datetime][,location]; LABELS_CSV "
@@ -62,6 +67,7 @@ def add_parser(sub) -> None:
     add_cli_options(p.add_argument_group("species answers (calibration, thresholds, rollup, geofence)"),
                     DecisionOptions)
     add_catalog_and_quiet(p)
+    add_engine_args(p)
     g = p.add_argument_group("Serengeti")
     g.add_argument("--serengeti-metadata", metavar="CSV",
                    help="classify exactly these photos (file_name relative to PHOTOS_DIR) and use their seq_id "
@@ -103,63 +109,63 @@ def cmd_ingest(args) -> int:
 
 def cmd_featurize(args) -> int:
     from ..config import feature_cache_path
-    from ..engines import get_engine
     from ..features import compute_features
     from ..predict import folder_records
     from ..stages.featurize import FeaturizeSpec
     stage = FeaturizeSpec(args.backbone, args.layer, args.runtime, 1, (False, True) if args.flip else (False,)).build()
-    records = folder_records(args.photos_dir, args.catalog, progress=not args.quiet)
-    table = compute_features(records, stage, get_engine(decode_threads=args.decode_threads), listener(args))
+    with engine_from_args(args) as engine:
+        records = folder_records(args.photos_dir, args.catalog, progress=not args.quiet)
+        table = compute_features(records, stage, engine, listener(args))
     featurizer = stage.featurizer
     print(f"{len(records)} photos: {table.computed} featurized, {table.cached} from cache, "
           f"{len(table.failures)} failure(s); {featurizer.id} ({featurizer.dim}-d) in {feature_cache_path()}")
     by_id = {r.id: r.rel_path for r in records}
     for i, why in list(table.failures.items())[:20]:
         print(f"  {by_id[i]}: {why}")
+    if args.parquet:
+        print(write_features_parquet(args.parquet, records, table, stage))
     return 0
 
 
 def cmd_train(args) -> int:
-    from ..engines import get_engine
     o = from_cli(TrainOptions, args)
-    engine = get_engine(decode_threads=o.decode_threads)
-    if args.camtrap_dp or args.coco_ct:
-        return train_exchange(args, o, listener(args), engine)
-    if not args.labels_csv:
-        raise ValueError("give LABELS_CSV (or --camtrap-dp PACKAGE / --coco-ct FILE)")
-    common = dict(backbone=o.backbone, layer=o.layer, flip=o.flip, catalog_path=args.catalog, runtime=o.runtime,
-                  listener=listener(args), C=o.C, engine=engine)
-    if args.serengeti_metadata:
-        from ..multilabel import train_multilabel
-        report = train_multilabel(args.labels_csv, args.serengeti_metadata, args.out, images_root=args.images,
-                                  **common)
-    else:
-        from ..train import train
-        report = train(args.labels_csv, args.out, crops=args.crops, target_precision=o.target_precision,
-                       taxonomy=o.taxonomy, **common)
-        from ..calibration import trust_summary
-        print(report.summary())
-        print(trust_summary(report.metrics.get("trust", {})))
-        return 0
+    with engine_from_args(args) as engine:
+        if args.camtrap_dp or args.coco_ct:
+            return train_exchange(args, o, listener(args), engine)
+        if not args.labels_csv:
+            raise ValueError("give LABELS_CSV (or --camtrap-dp PACKAGE / --coco-ct FILE)")
+        common = dict(backbone=o.backbone, layer=o.layer, flip=o.flip, catalog_path=args.catalog,
+                      runtime=o.runtime, listener=listener(args), C=o.C, engine=engine)
+        if args.serengeti_metadata:
+            from ..multilabel import train_multilabel
+            report = train_multilabel(args.labels_csv, args.serengeti_metadata, args.out, images_root=args.images,
+                                      **common)
+        else:
+            from ..train import train
+            report = train(args.labels_csv, args.out, crops=args.crops, target_precision=o.target_precision,
+                           taxonomy=o.taxonomy, **common)
+            from ..calibration import trust_summary
+            print(report.summary())
+            print(trust_summary(report.metrics.get("trust", {})))
+            return 0
     print(report.summary())
     return 0
 
 
 def cmd_predict(args) -> int:
-    from ..engines import get_engine
     o = from_cli(PredictOptions, args)
-    common = dict(by_sequence=o.by_sequence, catalog_path=args.catalog, backbone=o.backbone, runtime=o.runtime,
-                  listener=listener(args), engine=get_engine(decode_threads=o.decode_threads),
-                  decision=from_cli(DecisionOptions, args))
-    if args.serengeti_metadata:
-        from ..multilabel import predict_serengeti
-        report = predict_serengeti(args.model, args.photos_dir, args.out, args.serengeti_metadata, args.submission,
-                                   **common)
-    elif args.submission:
+    if args.submission and not args.serengeti_metadata:
         raise ValueError("--submission needs --serengeti-metadata (the sequences and their order)")
-    else:
-        from ..predict import predict
-        report = predict(args.model, args.photos_dir, args.out, sequence_gap=o.sequence_gap, **common)
+    with engine_from_args(args) as engine:
+        common = dict(by_sequence=o.by_sequence, catalog_path=args.catalog, backbone=o.backbone, runtime=o.runtime,
+                      listener=listener(args), engine=engine, decision=from_cli(DecisionOptions, args))
+        if args.serengeti_metadata:
+            from ..multilabel import predict_serengeti
+            report = predict_serengeti(args.model, args.photos_dir, args.out, args.serengeti_metadata,
+                                       args.submission, **common)
+        else:
+            from ..predict import predict
+            report = predict(args.model, args.photos_dir, args.out, sequence_gap=o.sequence_gap, **common)
     print(report.summary())
     return 0
 

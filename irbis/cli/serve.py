@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from .engine import add_engine_args
+
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 
@@ -37,6 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--watch-model", metavar="BUNDLE", help="classifier bundle for --watch folders")
     p.add_argument("--deployments", metavar="CSV|CAMTRAP_DP_DIR", help="site coordinates for the dashboard map")
     p.add_argument("--no-dashboard", action="store_true", help="API only: no survey dashboard at /")
+    add_engine_args(p)   # workers hand each shard to a Spark cluster with --engine spark
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("submit", help="submit a photo folder (on the server's disk) to an irbis server")
@@ -74,6 +77,8 @@ def add_parser(sub) -> None:
 
 def cmd_serve(args) -> int:
     from ..service.server import serve
+    from .engine import check_engine_args
+    check_engine_args(args)
     return serve(args.host, args.port, args.root, args.state, args.workers, args.no_auth, args.shard_size,
                  args.max_photos, args.max_request_bytes, args.lease, args.aging, args.classifiers, args.log_level,
                  None if args.no_dashboard else {"watch": args.watch, "watch_model": args.watch_model,

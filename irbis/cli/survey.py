@@ -7,6 +7,8 @@ import sys
 
 from ..options import DecisionOptions, RunOptions, add_cli_options, from_cli
 from . import add_catalog_and_quiet, listener
+from .engine import engine_from_args
+from .parquet import add_parquet_arg, write_detections_parquet
 
 
 class _DeprecatedModel(argparse.Action):
@@ -21,6 +23,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos_dir")
     p.add_argument("--out", required=True, help="MegaDetector batch JSON (format 1.6) to write")
     add_catalog_and_quiet(p)
+    add_parquet_arg(p, "the detections (one row per box)")
 
 
 def add_parser(sub) -> None:
@@ -44,14 +47,21 @@ def add_parser(sub) -> None:
 
 def cmd_detect(args) -> int:
     from ..detection_run import run_survey
-    report = run_survey(args.photos_dir, args.out, None, from_cli(RunOptions, args), args.catalog, listener(args))
+    options = from_cli(RunOptions, args)
+    with engine_from_args(args) as engine:
+        report = run_survey(args.photos_dir, args.out, None, options, args.catalog, listener(args), engine)
     print(report.summary())
+    if args.parquet:
+        print(write_detections_parquet(args))
     return 0
 
 
 def cmd_run(args) -> int:
     from ..detection_run import run_survey
     options = from_cli(RunOptions, args, decision=from_cli(DecisionOptions, args))
-    report = run_survey(args.photos_dir, args.out, args.classifier, options, args.catalog, listener(args))
+    with engine_from_args(args) as engine:
+        report = run_survey(args.photos_dir, args.out, args.classifier, options, args.catalog, listener(args), engine)
     print(report.summary())
+    if args.parquet:
+        print(write_detections_parquet(args))
     return 0

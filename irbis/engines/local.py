@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from ..faults import is_machine_fault, machine_fault
 from ..imageio import ImageReadError
@@ -21,7 +21,7 @@ from . import Sink
 _END = object()
 
 
-def map_prepared(items: Sequence, prepare: Callable, decode_threads: int = 1) -> Iterator[tuple]:
+def map_prepared(items: Iterable, prepare: Callable, decode_threads: int = 1) -> Iterator[tuple]:
     """Yield (item, prepared, error) in order, ``prepare(item)`` running ahead on worker threads.
 
     The caller runs inference on what it receives, so decoding (threads, GIL released by Pillow)

@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from ..catalog import Catalog
 from ..detection_run import RunReport, assemble, detect_records, load_components, results_document
@@ -76,6 +77,7 @@ class Worker:
         self.claim: Claim | None = None
         self.lost = threading.Event()
         self._lock = threading.Lock()
+        self._engine: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def parent_alive(self) -> bool:
@@ -121,6 +123,16 @@ class Worker:
                     self.claim = None
 
     # -- work -------------------------------------------------------------------------------
+    def engine(self, options: RunOptions):
+        """``irbis serve --engine spark`` sets $IRBIS_ENGINE: one Spark session per worker, kept
+        across shards (each shard is a Spark job); else the local engine."""
+        name = os.environ.get("IRBIS_ENGINE", "local")
+        if name == "local":
+            return get_engine(decode_threads=options.decode_threads)
+        if self._engine is None:
+            self._engine = get_engine(name, spark_master=os.environ.get("IRBIS_SPARK_MASTER"))
+        return self._engine
+
     def job_settings(self, job_id: str):
         job = self.store.job(job_id)
         if job is None:
@@ -155,7 +167,7 @@ class Worker:
         stored = self.store.results(c.job_id, [p["rel_path"] for p in photos])
         done = {record_key(r): stored[r.rel_path] for r in records if r.rel_path in stored}
         sink = ShardSink(self.store, c, done, self.lost)
-        detect_records(records, comp.stage, sink, get_engine(decode_threads=options.decode_threads))
+        detect_records(records, comp.stage, sink, self.engine(options))
         sink.flush(finish=True)
 
     def aggregate(self, c: Claim) -> None:
