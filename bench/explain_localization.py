@@ -77,7 +77,7 @@ def synth(root: Path, split: str) -> list[tuple[Path, list[float]]]:
 
 
 def detector_ious(pairs, detector_name: str) -> list[float]:
-    from irbis.crops import best_animal_box
+    from irbis.stages.crops import best_animal_box
     from irbis.stages.detectors import resolve_detector
     det = resolve_detector(detector_name, threads=1)
     out = []

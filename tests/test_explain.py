@@ -27,7 +27,7 @@ SCENE = DEMO / "test" / "no_animals" / "germany__brandenburgGate.webp"
 def model(tmp_path_factory) -> Path:
     """animal / no_animal bundle from the bundled demo photos (33 curated photos)."""
     out = tmp_path_factory.mktemp("model") / "demo.irbis"
-    train(DEMO / "train" / "labels.csv", out, progress=False)
+    train(DEMO / "train" / "labels.csv", out)
     return out
 
 
