@@ -162,6 +162,18 @@ def test_ingest_read_strips_gives_exif_less_photos_the_strip_time(kit, tmp_path)
         header, rows = add_strip_columns(cat, paths, ["file"], [[p] for p in paths])
     assert header == ["file", "strip_datetime", "temperature_c"]
     assert {r[2] for r in rows} == {2.0} and rows[-1][1] == "2021-04-11T20:43:10"
+    # ... and a Camtrap DP export carries them in media.csv's exifData, beside the content hash.
+    md = tmp_path / "md.json"
+    run_cli("detect", photos, "--out", md, "--catalog", catalog, "--detector", "megadetector-lite-raw", "--quiet")
+    deps = tmp_path / "deps.csv"
+    deps.write_text("deployment,latitude,longitude\nCAM,50.699,4.013\n")
+    run_cli("export", md, "--camtrap-dp", tmp_path / "pkg", "--catalog", catalog, "--deployments", deps, "--quiet")
+    import csv
+    import json
+    with open(tmp_path / "pkg" / "media.csv", newline="", encoding="utf-8") as fh:
+        exif = {r["fileName"]: json.loads(r["exifData"]) for r in csv.DictReader(fh)}
+    assert exif["stripped.jpg"]["temperature_c"] == 2.0
+    assert exif["stripped.jpg"]["strip_datetime"] == "2021-04-11T20:43:10" and len(exif["stripped.jpg"]["sha256"]) == 64
 
 
 def test_missing_ocr_is_one_clear_error(tmp_path):

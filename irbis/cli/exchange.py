@@ -78,6 +78,16 @@ def _survey(args):
     return load_survey(args.results, catalog)
 
 
+def _strip_facts(catalog_path: str) -> dict[str, dict]:
+    """What `irbis ingest --read-strips` read, per photo path: temperature and printed time."""
+    from ..catalog import Catalog
+    from ..strips_catalog import strip_rows
+    with Catalog(catalog_path) as catalog:
+        rows = strip_rows(catalog)
+    return {path: {k: r[k] for k in ("temperature_c", "strip_datetime") if r.get(k) is not None}
+            for path, r in rows.items()}
+
+
 def cmd_export(args) -> int:
     from ..formats.taxa import read_taxonomy
     if not args.camtrap_dp and not args.coco_ct:
@@ -89,7 +99,7 @@ def cmd_export(args) -> int:
         options = ExportOptions(timezone=args.timezone, deployments_csv=args.deployments, taxa=taxa,
                                 title=args.title, project_title=args.title, sampling_design=args.sampling_design,
                                 capture_method=args.capture_method, contributors=args.contributor or [],
-                                progress=not args.quiet)
+                                progress=not args.quiet, media_facts=_strip_facts(survey.catalog_path))
         try:
             report = export_camtrap_dp(survey, args.camtrap_dp, options, validate=not args.no_validate)
         except FileExistsError as exc:

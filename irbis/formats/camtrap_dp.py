@@ -61,6 +61,13 @@ def stamp(local: str | None, tz: tzinfo) -> str:
     return datetime.fromisoformat(local).replace(tzinfo=tz).isoformat(timespec="seconds")
 
 
+def _exif_data(sha256: str | None, facts: dict | None) -> str:
+    """media.csv's exifData: the content hash (renamed files still match) and facts such as the
+    temperature the camera printed on its info strip."""
+    data = {**({"sha256": sha256} if sha256 else {}), **(facts or {})}
+    return json.dumps(data) if data else ""
+
+
 @dataclass
 class ExportOptions:
     timezone: str = "UTC"
@@ -72,6 +79,8 @@ class ExportOptions:
     capture_method: str = "activityDetection"
     contributors: list[str] = field(default_factory=list)
     progress: bool = False
+    # photo path -> more facts for its exifData, e.g. what its info strip says (temperature_c, strip_datetime)
+    media_facts: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -229,7 +238,7 @@ def build_tables(survey: Survey, options: ExportOptions, report: ExportReport) -
                       "timestamp": stamp(rec.taken_at, tz), "filePath": rec.rel_path,
                       "filePublic": "false" if has_person else "true", "fileName": Path(rec.rel_path).name,
                       "fileMediatype": MEDIATYPES.get(Path(rec.rel_path).suffix.lower(), "image/jpeg"),
-                      "exifData": json.dumps({"sha256": rec.sha256}) if rec.sha256 else "",
+                      "exifData": _exif_data(rec.sha256, options.media_facts.get(rec.path)),
                       "mediaComments": f"unreadable: {p.failure}"[:500] if p.failure else ""})
         times[rec.deployment].append(rec.taken_at)
         observations += _photo_rows(p, media_id, event, tz, categories, classes, options.taxa, classified_by, when)
