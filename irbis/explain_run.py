@@ -191,12 +191,27 @@ class ExplainReport:
         return "\n".join(lines)
 
 
+_PEOPLE: list = []
+
+
+def _blur_people(image):
+    """The photo with every person the person detector finds blurred (the detector built once)."""
+    from .privacy import blur_people
+    from .stages.people import PeopleDetector
+    if not _PEOPLE:
+        _PEOPLE.append(PeopleDetector())
+    return blur_people(image, _PEOPLE[0].detect(image))
+
+
 def explain_photos(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
                    options: LimeOptions | None = None, class_name: str | None = None,
                    boxes: str | os.PathLike | None = None, box_threshold: float = 0.2,
                    review_iou: float = REVIEW_IOU, merge: str | os.PathLike | None = None,
-                   runtime: str = "auto", progress: bool = True, heatmaps: bool = True) -> ExplainReport:
-    """``irbis explain``: write ``<stem>.json`` (+ ``<stem>.png``) per photo into ``out``."""
+                   runtime: str = "auto", progress: bool = True, heatmaps: bool = True,
+                   blur_people: bool = False) -> ExplainReport:
+    """``irbis explain``: write ``<stem>.json`` (+ ``<stem>.png``) per photo into ``out``.
+
+    ``blur_people``: people found by the person detector (YOLOv3-tiny) are blurred in the heatmaps."""
     from .explain_output import merge_into, write_photo
     from .formats.md_json import read_results
     options = options or LimeOptions()
@@ -239,6 +254,8 @@ def explain_photos(model: str | os.PathLike, inputs: Sequence[str | os.PathLike]
         if res.failure:
             report.failures[file] = res.failure
         bar.update(max(0, before + expected - bar.n))
+        if blur_people and heatmaps and res.image is not None:
+            res.image = _blur_people(res.image)
         write_photo(out, res, scorer.classes, options, review_iou, heatmap=heatmaps)
         res.image = None
         report.explained_views += len(res.views)

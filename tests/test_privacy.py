@@ -73,3 +73,27 @@ def test_html_thumbnails_blur_people(kit, tmp_path):
     page = write_summary(tmp_path / "s.html", "t", "s", [], {"g": [
         {"path": path, "file": "gate", "predicted": "no_animal", "confidence": 0.9, "blur": boxes}]})
     assert thumbnail_data_uri(path, blur=boxes) in page.read_text()
+
+
+def test_the_person_detector_finds_the_walkers_and_explain_heatmaps_blur_them(kit, tmp_path):
+    """`irbis explain --blur-people`: the people YOLOv3-tiny finds lose their detail in the heatmap PNG."""
+    from conftest import DEMO
+    from irbis.explain_run import explain_photos
+    from irbis.stages.explain import LimeOptions
+    from irbis.stages.people import PeopleDetector
+    from irbis.train import train
+    src = kit / "photos" / "no_animals" / "germany__brandenburgGate.webp"
+    with Image.open(src) as im:
+        people = [d["bbox"] for d in PeopleDetector().detect(im.convert("RGB")) if d["category"] == "2"]
+    assert len(people) >= 3          # the walkers boxed by eye above (left, centre, right)
+    model = tmp_path / "m.irbis"
+    train(DEMO / "train" / "labels.csv", model, flip=False, C=1.0)
+    heat = {}
+    for blur in (False, True):
+        out = tmp_path / f"out-{blur}"
+        explain_photos(model, [src], out, LimeOptions(samples=16), progress=False, blur_people=blur)
+        heat[blur] = np.asarray(Image.open(out / f"{src.stem}.png").convert("RGB"))
+    h, w = heat[False].shape[:2]
+    for b in people:
+        x0, y0, x1, y1 = pixel_box(b, (w, h))
+        assert detail(heat[True][y0:y1, x0:x1]) < 0.5 * detail(heat[False][y0:y1, x0:x1]), b

@@ -43,6 +43,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="add the LIME boxes to this MegaDetector results file as animal detections flagged "
                         "\"lime\": true (rewritten atomically; earlier LIME boxes replaced)")
     p.add_argument("--no-heatmaps", action="store_true", help="JSON records only")
+    p.add_argument("--blur-people", action="store_true",
+                   help="blur the people the person detector finds in the heatmaps (privacy)")
     p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_explain)
@@ -57,6 +59,6 @@ def cmd_explain(args) -> int:
     report = explain_photos(args.model, args.photos, args.out, options, class_name=args.class_name,
                             boxes=args.boxes, box_threshold=args.box_threshold, review_iou=args.review_iou,
                             merge=args.merge, runtime=args.runtime, progress=not args.quiet,
-                            heatmaps=not args.no_heatmaps)
+                            heatmaps=not args.no_heatmaps, blur_people=args.blur_people)
     print(report.summary())
     return 0
