@@ -20,6 +20,7 @@ from test_detect_run import comparable
 
 from irbis.engines import get_engine
 from irbis.engines.spark import EngineUnavailable, SparkEngine, check_java, java_version, with_local_retries
+from irbis.hashing import content_hash
 from irbis.records import ImageRecord
 from irbis.stages.featurize import FeaturizeSpec
 
@@ -40,7 +41,8 @@ class ListSink:
 
 
 def records_for(paths: list[Path]) -> list[ImageRecord]:
-    return [ImageRecord(i, str(p), str(p.parent), p.name, "d", f"sha{i}", None, None, None, None, None)
+    # The real content hash: engines check that the bytes they decode are the ones catalogued.
+    return [ImageRecord(i, str(p), str(p.parent), p.name, "d", content_hash(p), None, None, None, None, None)
             for i, p in enumerate(paths)]
 
 
