@@ -156,7 +156,7 @@ class Components:
 def load_components(options: RunOptions, model: str | os.PathLike | None = None) -> Components:
     classifier = ClassifierSpec(str(model), runtime=options.runtime, crop_margin=options.crop_margin) if model else None
     spec = SurveySpec(options.detector, options.runtime, options.threads, options.threshold, classifier,
-                      options.classify_threshold)
+                      options.classify_threshold, options.mask_strips)
     stage = spec.build()
     bundle = stage.classifier.bundle if stage.classifier else None
     if bundle is not None and bundle.task == "multilabel":

@@ -83,6 +83,8 @@ class RunOptions(EngineOptions):
                               "or above it count as empty (default: %(default)s)", ge=0.0, le=1.0)
     classify_threshold: float | None = option(None, "classify animal boxes from this confidence (default: "
                                               "--threshold)", ge=0.0, le=1.0)
+    mask_strips: bool = option(False, "fill the camera's info strip black before detection, so the detector "
+                               "cannot fire on it (the crops classified keep the pixels)")
     sequence_ensemble: bool = option(True, "average box classifications over each burst",
                                      off_help="classify each box on its own")
     repeat_filter: bool = option(True, "drop boxes that recur at the same place over days (rocks, stumps, posts)",

@@ -222,3 +222,19 @@ def test_constant_offset_between_strip_and_exif_is_suggested(kit, tmp_path):
     assert "CAM7: strip - EXIF = -3600 s on all 3 photos; suggested: irbis ingest --clock-offset CAM7=-3600" \
         in proc.stdout
     assert {r["strip_minus_exif_s"] for r in read_rows(tmp_path / "s.csv")} == {"-3600"}
+
+
+def test_detect_mask_strips_hides_the_info_bar_from_the_detector(kit, tmp_path):
+    """`irbis detect --mask-strips`: the detector sees the frame with its info bars black; the heron
+    is still found, and the results say the strips were masked."""
+    import json
+    photos = tmp_path / "CAM"
+    photos.mkdir()
+    for f in sorted((kit / "cameratrap" / "dev" / "camtrapdp_heron").glob("*.JPG"))[:2]:
+        shutil.copy(f, photos)
+    out = tmp_path / "md.json"
+    run_cli("detect", photos, "--out", out, "--detector", "megadetector-lite-fast", "--mask-strips", "--quiet")
+    doc = json.loads(out.read_text())
+    assert doc["info"]["irbis"]["detector_id"].endswith("/strips-masked") or \
+        "/strips-masked" in doc["info"]["irbis"]["detector_id"]
+    assert all(any(d["category"] == "1" for d in im["detections"]) for im in doc["images"])

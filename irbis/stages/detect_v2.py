@@ -58,8 +58,8 @@ class FusedDetector(VerifiedDetector):
     def __init__(self, sizes: Sequence[int] = (640, 1280), runtime: str = "auto", threads: int = 1,
                  options: VerifyOptions = V2_OPTIONS, people: PeopleDetector | None = None,
                  fusion_iou: float = 0.55, grow: bool = True, borrowed_below: float = 0.2,
-                 large_below: float = 0.7):
-        super().__init__(sizes=sizes, runtime=runtime, threads=threads, options=options)
+                 large_below: float = 0.7, mask_strips: bool = False):
+        super().__init__(sizes=sizes, runtime=runtime, threads=threads, options=options, mask_strips=mask_strips)
         self.people, self.fusion_iou, self.grow, self.borrowed_below = people, fusion_iou, grow, borrowed_below
         self.large_below = large_below
 

@@ -94,7 +94,8 @@ class MegaDetectorAdapter:
         return out
 
 
-def resolve_detector(name: str = DEFAULT_DETECTOR, runtime: str = "auto", threads: int = 1):
+def resolve_detector(name: str = DEFAULT_DETECTOR, runtime: str = "auto", threads: int = 1,
+                     mask_strips: bool = False):
     """A detector object with ``id``, ``prepare(path) -> (item, meta)`` and ``run(items, metas)``.
 
     ``meta.image`` holds the decoded upright photo after ``prepare`` (for crops)."""
@@ -108,10 +109,10 @@ def resolve_detector(name: str = DEFAULT_DETECTOR, runtime: str = "auto", thread
         except PeopleDetectorError as exc:
             raise DetectorError(str(exc)) from exc
         sizes = (640, 1280) if key == "megadetector-lite" else (640,)
-        return FusedDetector(sizes=sizes, runtime=runtime, threads=threads, people=people)
+        return FusedDetector(sizes=sizes, runtime=runtime, threads=threads, people=people, mask_strips=mask_strips)
     if key in ("megadetector-lite-v1", "megadetector-lite-fast-v1"):
         return VerifiedDetector(sizes=(640, 1280) if key == "megadetector-lite-v1" else (640,), runtime=runtime,
-                                threads=threads)
+                                threads=threads, mask_strips=mask_strips)
     if key == "megadetector-lite-raw":
         return RawDetector(runtime=runtime, threads=threads)
     if key in MD_NAMES or key.endswith((".pt", ".pth", ".pb")):

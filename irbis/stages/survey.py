@@ -27,6 +27,7 @@ class SurveySpec:
     threshold: float = 0.2                    # detections below are dropped
     classifier: ClassifierSpec | None = None
     classify_threshold: float | None = None   # animal boxes classified from this conf (None: threshold)
+    mask_strips: bool = False                 # info bars filled black before detection (MegadetectorLite detectors)
 
     def build(self) -> "SurveyStage":
         return SurveyStage(self)
@@ -37,7 +38,8 @@ class SurveyStage:
 
     def __init__(self, spec: SurveySpec, classifier: ImageClassifier | None = None):
         self.spec = spec
-        self.detector = resolve_detector(spec.detector, runtime=spec.runtime, threads=spec.threads)
+        self.detector = resolve_detector(spec.detector, runtime=spec.runtime, threads=spec.threads,
+                                         mask_strips=spec.mask_strips)
         self.classifier = classifier or (spec.classifier.build() if spec.classifier else None)
 
     @property

@@ -212,7 +212,8 @@ class VerifiedDetector:
 
     def __init__(self, sizes: Sequence[int] = (640, 1280), runtime: str = "auto", threads: int = 1,
                  options: VerifyOptions = VerifyOptions(), verifier: BoxVerifier | None = None,
-                 nms_iou: float = 0.45):
+                 nms_iou: float = 0.45, mask_strips: bool = False):
+        self.mask_strips = mask_strips     # fill the camera's info bars black before detection
         self.detectors = [Detector(s, score_threshold=options.min_detector_conf, nms_iou=nms_iou,
                                    runtime=runtime, threads=threads) for s in sizes]
         self.verifier = verifier or BoxVerifier(Featurizer("efficientnet-lite0", runtime=runtime, threads=threads),
@@ -222,12 +223,17 @@ class VerifiedDetector:
     @property
     def id(self) -> str:
         sizes = "+".join(str(s) for s in self.sizes)
-        return f"{self.detectors[0].id.split('/')[0]}/{sizes}/{self.verifier.id}"
+        masked = "/strips-masked" if self.mask_strips else ""
+        return f"{self.detectors[0].id.split('/')[0]}/{sizes}/{self.verifier.id}{masked}"
 
     def prepare(self, path: str | os.PathLike) -> tuple[list[np.ndarray], DetectMeta]:
         """Decode ``path`` upright and letterbox it for every input size; raises ImageReadError."""
         im = open_image(path, min_short_side=max(self.sizes))
-        arrays = [letterbox(im, d.input_size, d.pad)[0] for d in self.detectors]
+        seen = im
+        if self.mask_strips:       # the detector must not fire on the info strip; crops keep the pixels
+            from .strip_ocr import mask_strip_bands
+            seen = mask_strip_bands(im)
+        arrays = [letterbox(seen, d.input_size, d.pad)[0] for d in self.detectors]
         return arrays, DetectMeta(im.width, im.height, content_size(im.width, im.height, self.sizes[0]), im)
 
     def raw(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
