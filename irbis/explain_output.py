@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .atomic import atomic_write
-from .formats.md_json import read_results, write_results
+from .formats.md_json import match_entry, read_results, write_results
 from .stages.explain import LimeOptions
 
 HEATMAP_MAX_SIDE = 1024
@@ -131,7 +131,6 @@ def merge_into(md_path: str | os.PathLike, results: list, classes: list[str]) ->
             next_id += 1
     doc["info"].setdefault("classifier", "irbis")
     entries = {im["file"]: im for im in doc["images"]}
-    from .explain_run import match_entry
     for res in results:
         if res.failure:
             continue

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from .formats.md_json import match_entry
 from .geometry import iou, square_region
 from .imageio import DRAFT_FACTOR, IMAGE_EXTENSIONS, ImageReadError, Preprocessing, network_input, open_image
 from .stages.classify import ClassifierSpec, ImageClassifier
@@ -152,15 +153,6 @@ def boxes_by_file(results: dict, threshold: float) -> dict[str, list[dict]]:
                 and float(d.get("conf", 0)) >= threshold and not d.get("lime")]
         out[im["file"]] = sorted(dets, key=lambda d: -float(d["conf"]))
     return out
-
-
-def match_entry(file: str, entries: dict):
-    """The entry for ``file``: same relative path, else the only one with the same file name."""
-    if file in entries:
-        return file
-    name = file.rsplit("/", 1)[-1]
-    same = [k for k in entries if k.rsplit("/", 1)[-1] == name]
-    return same[0] if len(same) == 1 else None
 
 
 # -- the whole command ---------------------------------------------------------------------------

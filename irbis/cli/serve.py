@@ -79,10 +79,16 @@ def cmd_serve(args) -> int:
     from ..service.server import serve
     from .engine import check_engine_args
     check_engine_args(args)
+    mount = None
+    if not args.no_dashboard:                 # the survey dashboard at / (irbis.dashboard)
+        from functools import partial
+
+        from ..dashboard.mount import mount_dashboard
+        mount = partial(mount_dashboard, watch=args.watch, watch_model=args.watch_model,
+                        deployments=args.deployments)
     return serve(args.host, args.port, args.root, args.state, args.workers, args.no_auth, args.shard_size,
                  args.max_photos, args.max_request_bytes, args.lease, args.aging, args.classifiers, args.log_level,
-                 None if args.no_dashboard else {"watch": args.watch, "watch_model": args.watch_model,
-                                                 "deployments": args.deployments})
+                 mount)
 
 
 def _with_client(args, fn) -> int:

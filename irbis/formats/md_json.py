@@ -22,6 +22,16 @@ DETECTION_CATEGORIES = CATEGORY_NAMES
 CONF_DIGITS, BBOX_DIGITS = 3, 4
 
 
+def match_entry(file: str, entries: dict):
+    """The key of ``entries`` (results keyed by file) for photo ``file``: the same relative path, else the
+    only one with the same file name (results made from another folder level), else None."""
+    if file in entries:
+        return file
+    name = file.rsplit("/", 1)[-1]
+    same = [k for k in entries if k.rsplit("/", 1)[-1] == name]
+    return same[0] if len(same) == 1 else None
+
+
 def clean_detection(det: dict) -> dict:
     """Rounded, clipped, MD-shaped copy of one detection (extra keys kept)."""
     x, y, w, h = (float(v) for v in det["bbox"])

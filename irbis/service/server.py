@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..config import irbis_home
 from .security import Roots, ensure_token, is_loopback
@@ -104,7 +105,10 @@ def lock_state(state: Path):
 
 def serve(host: str, port: int, roots: list[str], state: str | None, workers: int, no_auth: bool,
           shard_size: int, max_photos: int, max_request_bytes: int, lease_s: float, aging_s: float,
-          classifiers: str | None = None, log_level: str = "warning", dashboard: dict | None = None) -> int:
+          classifiers: str | None = None, log_level: str = "warning",
+          mount: Callable[[object, Path, str | None], None] | None = None) -> int:
+    """Run the batch API until interrupted. ``mount(app, state_dir, token)`` adds routes to the app
+    before it serves (``irbis serve`` mounts the survey dashboard at / this way)."""
     import uvicorn
 
     from .app import ServiceConfig, create_app
@@ -128,9 +132,8 @@ def serve(host: str, port: int, roots: list[str], state: str | None, workers: in
     cfg = ServiceConfig(state_dir, allowed, token, max_photos=max_photos, max_request_bytes=max_request_bytes,
                         shard_size=shard_size, classifiers=Path(classifiers).resolve() if classifiers else None)
     asgi, app = create_app(cfg, store)
-    if dashboard is not None:                 # the survey dashboard at / (irbis.dashboard)
-        from ..dashboard.mount import mount_dashboard
-        mount_dashboard(app, state_dir, token, **dashboard)
+    if mount is not None:
+        mount(app, state_dir, token)
     sup = Supervisor(state_dir, store, workers, lease_s, aging_s)
     sup.start()
     print(f"irbis serve: http://{host}:{port} (docs at /docs), {workers} worker(s), state {state_dir}, roots "
