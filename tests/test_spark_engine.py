@@ -42,7 +42,8 @@ class ListSink:
 
 def records_for(paths: list[Path]) -> list[ImageRecord]:
     # The real content hash: engines check that the bytes they decode are the ones catalogued.
-    return [ImageRecord(i, str(p), str(p.parent), p.name, "d", content_hash(p), None, None, None, None, None)
+    return [ImageRecord(i, str(p), str(p.parent), p.name, "d", content_hash(p) if p.is_file() else None, None, None,
+                        None, None, None)
             for i, p in enumerate(paths)]
 
 
