@@ -69,8 +69,10 @@ def read_strips_into_catalog(catalog: Catalog, root: str | Path, threads: int = 
 
 
 def strip_rows(catalog: Catalog) -> dict[str, dict]:
-    """Absolute photo path -> its strip fields (empty when strips were never read)."""
-    catalog.db.executescript(SCHEMA)
+    """Absolute photo path -> its strip fields (empty when strips were never read: reading a catalog
+    never writes to it)."""
+    if catalog.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='strips'").fetchone() is None:
+        return {}
     cur = catalog.db.execute(f"SELECT i.path, {', '.join('s.' + c for c in FIELDS)}, s.time_used "
                              "FROM strips s JOIN images i ON i.id = s.image_id")
     names = ["path", *FIELDS, "time_used"]
@@ -84,9 +86,6 @@ def add_strip_columns(catalog: Catalog, paths: list[str], header: list[str],
                       rows: list[list]) -> tuple[list[str], list[list]]:
     """Append strip_datetime and temperature_c to per-photo CSV rows (same order as ``paths``)
     when the catalog holds strips for any of these photos; unchanged otherwise."""
-    table = catalog.db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='strips'").fetchone()
-    if table is None:
-        return header, rows
     found = strip_rows(catalog)
     if not any(p in found for p in paths):
         return header, rows

@@ -91,8 +91,9 @@ def cmd_ingest(args) -> int:
         return ingest_exchange(args)
     if not args.photos_dir:
         raise ValueError("give PHOTOS_DIR (or --camtrap-dp PACKAGE / --coco-ct FILE)")
-    if args.read_strips and check_ocr():
-        return check_ocr()
+    code = check_ocr() if args.read_strips else 0
+    if code:
+        return code
     from ..catalog import Catalog
     from ..config import default_catalog_path
     from ..ingest import ingest_folder, parse_clock_offsets
