@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -183,16 +184,17 @@ class ExplainReport:
         return "\n".join(lines)
 
 
-_PEOPLE: list = []
+@lru_cache(maxsize=1)
+def _people_detector():
+    """The person detector, built once per process (loading its network costs more than a photo)."""
+    from .stages.people import PeopleDetector
+    return PeopleDetector()
 
 
 def _blur_people(image):
-    """The photo with every person the person detector finds blurred (the detector built once)."""
+    """The photo with every person the person detector finds blurred."""
     from .privacy import blur_people
-    from .stages.people import PeopleDetector
-    if not _PEOPLE:
-        _PEOPLE.append(PeopleDetector())
-    return blur_people(image, _PEOPLE[0].detect(image))
+    return blur_people(image, _people_detector().detect(image))
 
 
 def explain_photos(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], out: str | os.PathLike,

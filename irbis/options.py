@@ -185,6 +185,7 @@ def check_limits(options: Any) -> None:
 def add_cli_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (),
                     aliases: dict[str, list[str]] | None = None) -> None:
     """One flag per ``cli`` field of the dataclass ``cls``; ``aliases``: extra flag names per field."""
+    hints = get_type_hints(cls)
     for f in fields(cls):
         m = f.metadata
         if not m.get("cli") or f.name in skip:
@@ -198,7 +199,7 @@ def add_cli_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str,
             parser.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
                                 default=True, help=m.get("off_help") or m["help"])
             continue
-        hint = get_type_hints(cls)[f.name]
+        hint = hints[f.name]
         kind = int if hint is int else float if hint in (float, float | None) else str
         parser.add_argument(flag, *(aliases or {}).get(f.name, []), dest=f.name, type=kind, default=default,
                             choices=m.get("choices"), metavar=m.get("metavar"), help=m["help"])
