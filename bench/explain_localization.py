@@ -10,7 +10,7 @@ Sets (ground truth):
   synth-test   `irbis synth` composites of the test cameras with a visible animal (cct.json boxes)
   synth-train  the same for the train cameras: the only set used to choose defaults (--sweep)
 
-For every photo: LIME on the whole frame as the model sees it (irbis.explain_run.explain_photo),
+For every photo: LIME on the whole frame as the model sees it (irbis.stages.explain_photo, --view centre or full),
 its box's IoU with the truth; and the irbis detector's (megadetector-lite) most confident animal
 box's IoU with the truth. Prints mean IoU and the share with IoU >= 0.5 for both, and the share of
 truth boxes lying partly outside the network's centre crop (LIME cannot see there).
@@ -32,10 +32,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from irbis.explain_run import centre_crop_view, explain_photo, to_photo_box  # noqa: E402
 from irbis.imageio import DRAFT_FACTOR, network_input, open_image  # noqa: E402
 from irbis.stages.classify import ClassifierSpec  # noqa: E402
 from irbis.stages import explain as lime  # noqa: E402
+from irbis.stages.explain_photo import ExplainSpec, centre_crop_view, to_photo_box  # noqa: E402
 from irbis.stages.repeat_detections import iou  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,8 +88,10 @@ def detector_ious(pairs, detector_name: str) -> list[float]:
     return out
 
 
-def inside_view(path: Path, truth: list[float], prep) -> bool:
+def inside_view(path: Path, truth: list[float], prep, view: str = "centre") -> bool:
     from PIL import Image
+    if view == "full":
+        return True
     with Image.open(path) as im:
         size = im.size
     x0, y0, x1, y1 = centre_crop_view(size, prep)
@@ -103,19 +105,19 @@ def summary(name: str, ious: list[float]) -> str:
     return f"{name:<28} mean IoU {a.mean():.3f}   IoU>=0.5 {np.mean(a >= 0.5):.1%}   (n={len(a)})"
 
 
-def run_eval(pairs, scorer, options, target, detector: str | None) -> None:
+def run_eval(pairs, scorer, options, target, detector: str | None, view: str = "centre") -> None:
     ious, r2s, seconds = [], [], 0.0
+    stage = ExplainSpec(scorer.spec, options, target, view, preview=False).build()
     for path, truth in pairs:
         t = time.perf_counter()
-        _, views = explain_photo(path, scorer, options, target)
+        v = stage.explain_path(str(path)).views[0]
         seconds += time.perf_counter() - t
-        v = views[0]
         ious.append(iou(v.bbox, truth) if v.bbox else 0.0)
         r2s.append(v.explanation.r2)
         print(f"  {path.name}: IoU {ious[-1]:.3f} r² {r2s[-1]:.2f} p {v.explanation.probability:.3f} "
               f"(running mean IoU {np.mean(ious):.3f}, n={len(ious)})", flush=True)
-    inside = np.mean([inside_view(p, t, scorer.prep) for p, t in pairs])
-    print(summary("LIME box (whole frame)", ious))
+    inside = np.mean([inside_view(p, t, scorer.prep, view) for p, t in pairs])
+    print(summary(f"LIME box (whole frame, {view})", ious))
     print(f"  fit r² median {np.median(r2s):.2f}; {seconds / len(pairs):.2f} s/photo at {options.samples} samples; "
           f"truth box inside the network's view: {inside:.0%}")
     if detector:
@@ -157,6 +159,8 @@ def main() -> None:
     ap.add_argument("--class", dest="class_name", default="animal")
     ap.add_argument("--detector", default="megadetector-lite", help="'' for no detector column")
     ap.add_argument("--sweep", action="store_true", help="choose defaults (synth-train only)")
+    ap.add_argument("--view", choices=["centre", "full"], default="centre",
+                    help="whole frame as predict sees it (centre) or padded square, nothing cut off (full)")
     args = ap.parse_args()
     if args.set == "heron":
         pairs = heron(args.kit)
@@ -168,7 +172,7 @@ def main() -> None:
         step = len(pairs) / args.limit
         pairs = [pairs[int(i * step)] for i in range(args.limit)]
     scorer = ClassifierSpec(str(args.model)).build()
-    target = scorer.class_index(args.class_name)
+    target = scorer.classes.index(args.class_name)
     options = lime.LimeOptions(samples=args.samples)
     print(f"set {args.set}: {len(pairs)} photos; model {args.model}; class {args.class_name}; {options}")
     if args.sweep:
@@ -176,7 +180,7 @@ def main() -> None:
             sys.exit("--sweep chooses defaults: run it on synth-train only")
         run_sweep(pairs, scorer, options, target)
     else:
-        run_eval(pairs, scorer, options, target, args.detector or None)
+        run_eval(pairs, scorer, options, target, args.detector or None, args.view)
 
 
 if __name__ == "__main__":

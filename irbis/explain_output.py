@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 from .atomic import atomic_write
 from .formats.md_json import match_entry, read_results, write_results
 from .stages.explain import LimeOptions
+from .stages.explain_photo import PREVIEW_MAX_SIDE as HEATMAP_MAX_SIDE
 
-HEATMAP_MAX_SIDE = 1024
 LIME_COLOUR, DETECTOR_COLOUR = (255, 230, 0), (0, 220, 255)
 
 
@@ -47,18 +47,22 @@ def write_photo(out: Path, res, classes: list[str], options: LimeOptions, review
                 heatmap: bool = True) -> None:
     rec = photo_record(res, classes, options, review_iou)
     if heatmap and not res.failure:
-        overlay = heatmap_overlay(res.image, res.views)
+        overlay = heatmap_overlay(res.image, res.views, res.size)
         atomic_write(out / f"{res.stem}.png", lambda fh: overlay.save(fh, format="PNG"))
     elif "heatmap" in rec:
         rec.pop("heatmap")
     atomic_write(out / f"{res.stem}.json", lambda fh: json.dump(rec, fh, indent=1), text=True)
 
 
-def heatmap_overlay(image: Image.Image, views) -> Image.Image:
+def heatmap_overlay(image: Image.Image, views, photo_size: tuple[int, int] | None = None) -> Image.Image:
     """The photo (long side <= 1024 px) with each view's superpixel weights laid over it (red:
-    evidence for the class, blue: against), the LIME box (yellow) and the detector box (cyan)."""
-    scale = min(1.0, HEATMAP_MAX_SIDE / max(image.size))
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    evidence for the class, blue: against), the LIME box (yellow) and the detector box (cyan).
+
+    ``image`` may be a smaller preview of the photo; ``photo_size`` is the photo's own size, in
+    whose pixels the views' regions are given (default: ``image.size``)."""
+    photo_size = photo_size or image.size
+    scale = min(1.0, HEATMAP_MAX_SIDE / max(photo_size))
+    size = (max(1, round(photo_size[0] * scale)), max(1, round(photo_size[1] * scale)))
     base = image.resize(size, Image.Resampling.BILINEAR).convert("RGBA")
     layer = Image.new("RGBA", size, (0, 0, 0, 0))
     for v in views:

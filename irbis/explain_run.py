@@ -1,130 +1,43 @@
 """``irbis explain``: LIME explanations of a model bundle for photos, or for the detector boxes
 the main job classified, with a box around the evidence and its agreement with the detector.
 
-Each photo is decoded once; the network input is prepared once per explained view (the whole
-frame as ``irbis predict`` sees it, or the square crop ``irbis run`` classified) and LIME
-(:mod:`irbis.stages.explain`) masks that array. Boxes come back in the photo's normalised
+The per-photo work is a stage (:mod:`irbis.stages.explain_photo`: one decode, one network input
+per explained view, LIME from :mod:`irbis.stages.explain`), mapped over the photos by an engine
+(local, or Spark with ``--engine spark``); this module gathers the photos and their detector
+boxes and writes what comes back (:class:`ExplainSink`). Boxes are in the photo's normalised
 coordinates (MegaDetector's [x_min, y_min, width, height]).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from .engines import Engine
 from .formats.md_json import match_entry
-from .geometry import iou, square_region
-from .imageio import DRAFT_FACTOR, IMAGE_EXTENSIONS, ImageReadError, Preprocessing, network_input, open_image
-from .stages.classify import ClassifierSpec, ImageClassifier
-from .stages.crops import CROP_MARGIN, classifier_crop
-from .stages.explain import ExplainError, Explanation, LimeOptions, explain
+from .imageio import IMAGE_EXTENSIONS
+from .progress import Listener
+from .records import ImageRecord
+from .stages.classify import ClassifierSpec
+from .stages.explain import ExplainError, LimeOptions
+from .stages.explain_photo import ExplainRecord, ExplainSpec, ExplainStage, PhotoExplanation, ViewResult
 
 REVIEW_IOU = 0.5     # a detector box whose LIME box overlaps it less than this needs review
 
 
-def class_index(classifier: ImageClassifier, name: str | None) -> int | None:
+def class_index(classes: Sequence[str], name: str | None) -> int | None:
     """Index of class ``name``; a clear error for a class the model does not know."""
     if name is None:
         return None
-    if name not in classifier.classes:
-        raise ExplainError(f"class {name!r} is not in this model; its classes are: " + ", ".join(classifier.classes))
-    return classifier.classes.index(name)
-
-
-# -- where the network's pixels lie in the photo ------------------------------------------------
-def centre_crop_view(size: tuple[int, int], prep: Preprocessing) -> tuple[float, float, float, float]:
-    """Pixel region (x0, y0, x1, y1) of an image of ``size`` that :func:`network_input` keeps."""
-    w, h = size
-    s = prep.resize_short / min(w, h)
-    nw, nh = max(prep.crop, round(w * s)), max(prep.crop, round(h * s))
-    sx, sy = w / nw, h / nh
-    left, top = (nw - prep.crop) // 2, (nh - prep.crop) // 2
-    return (left * sx, top * sy, (left + prep.crop) * sx, (top + prep.crop) * sy)
-
-
-def to_photo_box(box: Sequence[float] | None, view: Sequence[float], size: tuple[int, int]) -> list[float] | None:
-    """A box normalised to the network input -> normalised to the photo, clipped to it."""
-    if box is None:
-        return None
-    x0, y0, x1, y1 = view
-    W, H = size
-    bx0 = (x0 + box[0] * (x1 - x0)) / W
-    by0 = (y0 + box[1] * (y1 - y0)) / H
-    bx1 = (x0 + (box[0] + box[2]) * (x1 - x0)) / W
-    by1 = (y0 + (box[1] + box[3]) * (y1 - y0)) / H
-    bx0, by0, bx1, by1 = (min(max(float(v), 0.0), 1.0) for v in (bx0, by0, bx1, by1))
-    return [round(bx0, 4), round(by0, 4), round(bx1 - bx0, 4), round(by1 - by0, 4)]
-
-
-# -- one view, one photo -----------------------------------------------------------------------
-@dataclass
-class ViewResult:
-    """LIME of one view (whole frame or one detector box's crop), in photo coordinates."""
-
-    explanation: Explanation
-    view: tuple[float, float, float, float]        # network pixels' region in the photo, pixels
-    bbox: list[float] | None                       # LIME box, normalised to the photo
-    detection: dict | None = None                  # the detector box explained, if any
-    iou: float | None = None
-
-    def as_dict(self, classes: list[str], review_iou: float) -> dict:
-        e = self.explanation
-        d = {"class": classes[e.target], "probability": round(e.probability, 6), "r2": round(e.r2, 4),
-             "bbox": self.bbox, "superpixels": len(e.weights),
-             "weights": [round(float(w), 6) for w in e.weights], "intercept": round(e.intercept, 6)}
-        if self.detection is not None:
-            d = {"detector_bbox": [round(float(v), 4) for v in self.detection["bbox"]],
-                 "detector_conf": round(float(self.detection["conf"]), 4),
-                 "iou": None if self.iou is None else round(self.iou, 4),
-                 "needs_review": bool(self.iou is None or self.iou < review_iou), **d}
-        return d
-
-
-@dataclass
-class PhotoResult:
-    file: str                       # as matched against MD results (relative to the folder given)
-    path: str
-    stem: str                       # output name without extension
-    size: tuple[int, int] | None = None
-    views: list[ViewResult] = field(default_factory=list)
-    failure: str | None = None
-    note: str | None = None
-    image: Any = field(default=None, repr=False)   # decoded photo, kept only to draw the heatmap
-
-
-def explain_photo(path: str | os.PathLike, scorer: ImageClassifier, options: LimeOptions, target: int | None,
-                  detections: list[dict] | None = None, margin: float = CROP_MARGIN,
-                  progress=None) -> tuple[object, list[ViewResult]]:
-    """Decode ``path`` once; explain the whole frame, or each detection's classifier crop."""
-    prep = scorer.prep
-    if detections:
-        im = open_image(path)     # full resolution: crops of small boxes need the pixels
-    else:
-        im = open_image(path, min_short_side=math.ceil(DRAFT_FACTOR * prep.resize_short))
-    views = []
-    if not detections:
-        e = explain(network_input(im, prep), scorer, target, options, progress)
-        view = centre_crop_view(im.size, prep)
-        views.append(ViewResult(e, view, to_photo_box(e.box, view, im.size)))
-        return im, views
-    for det in detections:
-        crop = classifier_crop(im, det["bbox"], scorer.featurizer, margin)
-        left, top, side = square_region(im.size, det["bbox"], margin)
-        cx0, cy0, cx1, cy1 = centre_crop_view(crop.size, prep)
-        k = side / crop.size[0]
-        view = (left + cx0 * k, top + cy0 * k, left + cx1 * k, top + cy1 * k)
-        e = explain(scorer.prepare_image(crop), scorer, target, options, progress)
-        bbox = to_photo_box(e.box, view, im.size)
-        views.append(ViewResult(e, view, bbox, det, float(iou(bbox, det["bbox"])) if bbox else None))
-    return im, views
+    if name not in classes:
+        raise ExplainError(f"class {name!r} is not in this model; its classes are: " + ", ".join(classes))
+    return list(classes).index(name)
 
 
 # -- photos and their detector boxes -----------------------------------------------------------
@@ -168,9 +81,11 @@ class ExplainReport:
     r2: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     merged: str | None = None
+    engine: str = "local"
 
     def summary(self) -> str:
-        lines = [f"{self.photos} photos: {self.explained_views} explanations, {len(self.failures)} failed"]
+        lines = [f"{self.photos} photos: {self.explained_views} explanations, {len(self.failures)} failed"
+                 + ("" if self.engine == "local" else f" (engine: {self.engine})")]
         if self.r2:
             lines.append(f"fit r²: median {np.median(self.r2):.2f} (min {min(self.r2):.2f}, max {max(self.r2):.2f})")
         if self.boxes_checked:
@@ -197,71 +112,119 @@ def _blur_people(image):
     return blur_people(image, _people_detector().detect(image))
 
 
+@dataclass
+class PhotoResult:
+    """One photo's outcome, as :mod:`irbis.explain_output` writes it."""
+
+    file: str                       # as matched against MD results (relative to the folder given)
+    path: str
+    stem: str                       # output name without extension
+    size: tuple[int, int] | None = None
+    views: list[ViewResult] = field(default_factory=list)
+    failure: str | None = None
+    note: str | None = None
+    image: Any = field(default=None, repr=False)   # preview of the photo, kept only to draw the heatmap
+
+
+class ExplainSink:
+    """Writes each photo's JSON and heatmap as its explanation arrives (so nothing done is lost
+    when a long run stops) and keeps the totals and what ``--merge`` needs."""
+
+    def __init__(self, out: Path, classes: list[str], options: LimeOptions, review_iou: float,
+                 stems: dict[int, str], notes: dict[int, str], heatmaps: bool, blur_people: bool):
+        self.out, self.classes, self.options, self.review_iou = out, classes, options, review_iou
+        self.stems, self.notes, self.heatmaps, self.blur_people = stems, notes, heatmaps, blur_people
+        self.report = ExplainReport(out=str(out))
+        self.results: list[PhotoResult] = []
+
+    def _result(self, record: ImageRecord) -> PhotoResult:
+        file = getattr(record, "file", "") or record.rel_path
+        return PhotoResult(file, record.path, self.stems[record.id], note=self.notes.get(record.id))
+
+    def put(self, record: ImageRecord, result: PhotoExplanation) -> None:
+        from .explain_output import write_photo
+        res = self._result(record)
+        res.size, res.views, res.image = result.size, result.views, result.preview
+        if self.blur_people and self.heatmaps and res.image is not None:
+            res.image = _blur_people(res.image)
+        write_photo(self.out, res, self.classes, self.options, self.review_iou, heatmap=self.heatmaps)
+        res.image = None
+        self.report.explained_views += len(res.views)
+        self.report.r2 += [v.explanation.r2 for v in res.views]
+        for v in res.views:
+            if v.detection is not None:
+                self.report.boxes_checked += 1
+                self.report.needs_review += v.iou is None or v.iou < self.review_iou
+        self.results.append(res)
+
+    def fail(self, record: ImageRecord, reason: str) -> None:
+        from .explain_output import write_photo
+        res = self._result(record)
+        res.failure = reason
+        self.report.failures[res.file] = reason
+        write_photo(self.out, res, self.classes, self.options, self.review_iou, heatmap=False)
+        self.results.append(res)
+
+
+def explain_records(photos: list[tuple[str, Path]], box_map: dict[str, list[dict]] | None
+                    ) -> tuple[list[ExplainRecord], dict[int, str], dict[int, str]]:
+    """Records of the photos to explain (with their detector boxes), unique output stems, notes."""
+    records, stems, notes = [], {}, {}
+    used: set[str] = set()
+    for i, (file, path) in enumerate(photos):
+        dets: list[dict] = []
+        if box_map is not None:
+            key = match_entry(file, box_map)
+            dets = (box_map.get(key) or []) if key else []
+            if key is None:
+                notes[i] = "not in the boxes file: whole frame explained"
+            elif not dets:
+                notes[i] = "no animal box at or above the threshold: whole frame explained"
+        stems[i] = _unique_stem(path.stem, used)
+        records.append(ExplainRecord(id=i, path=str(path), root=str(path.parent), rel_path=file, deployment="",
+                                     sha256=None, taken_at=None, sequence_id=None, width=None, height=None,
+                                     failure=None, file=file, detections=tuple(dets)))
+    return records, stems, notes
+
+
 def explain_photos(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
                    options: LimeOptions | None = None, class_name: str | None = None,
                    boxes: str | os.PathLike | None = None, box_threshold: float = 0.2,
                    review_iou: float = REVIEW_IOU, merge: str | os.PathLike | None = None,
                    runtime: str = "auto", progress: bool = True, heatmaps: bool = True,
-                   blur_people: bool = False) -> ExplainReport:
+                   blur_people: bool = False, view: str = "centre", engine: Engine | None = None,
+                   listener: Listener | None = None) -> ExplainReport:
     """``irbis explain``: write ``<stem>.json`` (+ ``<stem>.png``) per photo into ``out``.
 
+    ``view``: how a whole frame is explained (``centre``: what ``irbis predict`` sees; ``full``:
+    the frame padded square, nothing cut off). ``engine``: where the photos are explained (the
+    local engine by default; a Spark engine spreads them over a cluster).
     ``blur_people``: people found by the person detector (YOLOv3-tiny) are blurred in the heatmaps."""
-    from .explain_output import merge_into, write_photo
+    from .engines import get_engine
+    from .explain_output import merge_into
     from .formats.md_json import read_results
+    from .progress import progress_bar
     options = options or LimeOptions()
-    scorer = ClassifierSpec(str(model), runtime=runtime).build()
-    target = class_index(scorer, class_name)
+    spec = ExplainSpec(ClassifierSpec(str(model), runtime=runtime), options, view=view)   # checks the view
+    classifier = spec.classifier.build()      # a missing bundle fails here, before any work
+    classes = classifier.classes
+    stage = ExplainStage(replace(spec, target=class_index(classes, class_name)), classifier)
     photos = gather_photos(inputs)
     box_map = boxes_by_file(read_results(boxes), box_threshold) if boxes else None
     if merge:
         read_results(merge)      # a missing or foreign file is an error before any work, not after
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    report = ExplainReport(out=str(out), photos=len(photos))
-    results: list = []
-    stems: set[str] = set()
-    bar = tqdm(total=len(photos) * options.samples, desc="explain", unit="sample", disable=not progress)
-    for file, path in photos:
-        stem = _unique_stem(path.stem, stems)
-        res = PhotoResult(file, str(path), stem)
-        dets = None
-        if box_map is not None:
-            key = match_entry(file, box_map)
-            dets = box_map.get(key) if key else None
-            if key is None:
-                res.note = "not in the boxes file: whole frame explained"
-            elif not dets:
-                res.note = "no animal box at or above the threshold: whole frame explained"
-            elif len(dets) > 1:
-                bar.total += (len(dets) - 1) * options.samples
-                bar.refresh()
-        before, expected = bar.n, options.samples * max(1, len(dets or []))
-        try:
-            res.image, res.views = explain_photo(path, scorer, options, target, dets, progress=bar.update)
-            res.size = res.image.size
-        except ImageReadError as exc:
-            res.failure = str(exc)
-        except ExplainError:
-            raise
-        except Exception as exc:  # one bad photo is a failure record, never the end of the run
-            res.failure = f"explain failed: {type(exc).__name__}: {exc}"
-        if res.failure:
-            report.failures[file] = res.failure
-        bar.update(max(0, before + expected - bar.n))
-        if blur_people and heatmaps and res.image is not None:
-            res.image = _blur_people(res.image)
-        write_photo(out, res, scorer.classes, options, review_iou, heatmap=heatmaps)
-        res.image = None
-        report.explained_views += len(res.views)
-        report.r2 += [v.explanation.r2 for v in res.views]
-        for v in res.views:
-            if v.detection is not None:
-                report.boxes_checked += 1
-                report.needs_review += v.iou is None or v.iou < review_iou
-        results.append(res)
-    bar.close()
+    records, stems, notes = explain_records(photos, box_map)
+    sink = ExplainSink(out, list(classes), options, review_iou, stems, notes, heatmaps, blur_people)
+    engine = engine or get_engine("local")
+    if listener is None and progress:
+        listener = progress_bar()
+    engine.map(stage, records, sink, listener, task="explain")
+    report = sink.report
+    report.photos, report.engine = len(records), engine.name
     if merge:
-        merge_into(merge, results, scorer.classes)
+        merge_into(merge, sink.results, list(classes))
         report.merged = str(merge)
     return report
 

@@ -13,7 +13,8 @@ from conftest import DEMO, run_cli, validate_md_json
 from PIL import Image
 
 from irbis.geometry import square_region
-from irbis.explain_run import centre_crop_view, explain_photos, to_photo_box
+from irbis.explain_run import explain_photos
+from irbis.stages.explain_photo import centre_crop_view, to_photo_box
 from irbis.imageio import Preprocessing
 from irbis.stages.classify import ClassifierSpec
 from irbis.stages.explain import ExplainError, LimeOptions, box_of, explain
@@ -149,3 +150,49 @@ def test_boxes_map_back_to_the_photo():
     seg[2:5, 3:8] = 1
     assert box_of(seg, [1]) == pytest.approx((0.3, 0.2, 0.5, 0.3))
     assert box_of(seg, []) is None
+
+
+def test_the_full_view_sees_the_whole_frame(model, composite, tmp_path):
+    """--view full pads the frame square (grey) so the network sees all of it, edges included."""
+    from irbis.records import ImageRecord
+    from irbis.stages.explain_photo import ExplainSpec, full_frame_margin
+    wide = tmp_path / "wide.jpg"
+    Image.open(composite[0]).convert("RGB").resize((1024, 512)).save(wide)
+    rec = ImageRecord(0, str(wide), str(tmp_path), "wide.jpg", "", None, None, None, None, None, None)
+    for view, covers in (("centre", False), ("full", True)):
+        stage = ExplainSpec(ClassifierSpec(str(model)), LimeOptions(samples=16), view=view).build()
+        prepared = stage.prepare(rec)[0]
+        x, region, _ = prepared.inputs[0]
+        assert x.shape == (3, 224, 224)
+        box = to_photo_box([0, 0, 1, 1], region, (1024, 512))
+        assert (box == pytest.approx([0, 0, 1, 1], abs=2e-3)) is covers, (view, box)
+    assert full_frame_margin(Preprocessing()) == pytest.approx((256 / 224 - 1) / 2)
+
+
+def test_explain_on_spark_writes_what_the_local_engine_writes(model, composite, tmp_path):
+    """`irbis explain --engine spark` (a real local[2] session): the same JSON records, a failure
+    record for a broken file, heatmaps drawn on the driver from the previews the executors return."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(composite[0], photos / composite[0].name)
+    shutil.copy(DEMO / "test" / "animals" / "crocodile.webp", photos / "crocodile.webp")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    outs = {}
+    for engine in ("local", "spark"):
+        outs[engine] = tmp_path / engine
+        run_cli("explain", model, photos, "--out", outs[engine], "--samples", "48", "--class", "animal",
+                "--quiet", "--engine", engine, "--spark-master", "local[2]")
+    names = sorted(p.name for p in outs["local"].iterdir())
+    assert names == sorted(p.name for p in outs["spark"].iterdir())
+    assert "broken.json" in names and "broken.png" not in names
+    for name in names:
+        if name.endswith(".json"):
+            a, b = (json.loads((outs[e] / name).read_text()) for e in ("local", "spark"))
+            assert a.keys() == b.keys()
+            assert a.get("failure") == b.get("failure")
+            if "weights" in a:
+                np.testing.assert_allclose(a["weights"], b["weights"], atol=1e-5)
+                assert a["bbox"] == b["bbox"] and a["class"] == b["class"]
+        else:
+            with Image.open(outs["local"] / name) as la, Image.open(outs["spark"] / name) as sp:
+                assert la.size == sp.size

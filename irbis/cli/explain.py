@@ -7,6 +7,7 @@ import argparse
 
 def add_parser(sub) -> argparse.ArgumentParser:
     from ..stages.explain import LimeOptions
+    from .engine import add_engine_args
     d = LimeOptions()
     p = sub.add_parser(
         "explain", help="LIME: which superpixels made a model bundle say its class; heatmaps and boxes",
@@ -45,7 +46,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--no-heatmaps", action="store_true", help="JSON records only")
     p.add_argument("--blur-people", action="store_true",
                    help="blur the people the person detector finds in the heatmaps (privacy)")
+    p.add_argument("--view", choices=["centre", "full"], default="centre",
+                   help="whole frames: centre = what `irbis predict` sees (centre crop of the short-side resize; "
+                        "evidence near the long sides is cut off), full = the whole frame padded square with grey "
+                        "(nothing cut off, animals smaller) (default: %(default)s)")
     p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
+    add_engine_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_explain)
     return p
@@ -56,9 +62,13 @@ def cmd_explain(args) -> int:
     from ..stages.explain import LimeOptions
     options = LimeOptions(samples=args.samples, segments=args.segments, keep=args.keep,
                           kernel_width=args.kernel_width, box_fraction=args.box_fraction, seed=args.seed)
-    report = explain_photos(args.model, args.photos, args.out, options, class_name=args.class_name,
-                            boxes=args.boxes, box_threshold=args.box_threshold, review_iou=args.review_iou,
-                            merge=args.merge, runtime=args.runtime, progress=not args.quiet,
-                            heatmaps=not args.no_heatmaps, blur_people=args.blur_people)
+    from . import listener
+    from .engine import engine_from_args
+    with engine_from_args(args) as engine:
+        report = explain_photos(args.model, args.photos, args.out, options, class_name=args.class_name,
+                                boxes=args.boxes, box_threshold=args.box_threshold, review_iou=args.review_iou,
+                                merge=args.merge, runtime=args.runtime, progress=not args.quiet,
+                                heatmaps=not args.no_heatmaps, blur_people=args.blur_people, view=args.view,
+                                engine=engine, listener=listener(args))
     print(report.summary())
     return 0
