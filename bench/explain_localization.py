@@ -140,11 +140,15 @@ def run_sweep(pairs, scorer, base: lime.LimeOptions, target: int) -> None:
                 for width in (0.25, 0.5, 0.75):
                     weights, _, _ = lime.fit_weights(masks, lime.to_space(p, space), width)
                     for frac in (0.1, 0.3, 0.5, 0.7):
-                        box = lime.box_of(seg, lime.top_superpixels(weights, frac))
-                        b = to_photo_box(box, view, im.size)
-                        results.setdefault((segments, space, width, frac), []).append(iou(b, truth) if b else 0.0)
+                        chosen = lime.top_superpixels(weights, frac)
+                        for region in ("all", "connected"):
+                            if region == "connected":
+                                chosen = lime.connected_to_top(seg, chosen, weights)
+                            b = to_photo_box(lime.box_of(seg, chosen), view, im.size)
+                            results.setdefault((segments, space, width, frac, region), []).append(
+                                iou(b, truth) if b else 0.0)
     for key, v in sorted(results.items(), key=lambda kv: -np.mean(kv[1])):
-        print(f"segments={key[0]:<4} space={key[1]:<12} width={key[2]:<5} box_fraction={key[3]:<4} "
+        print(f"segments={key[0]:<4} space={key[1]:<12} width={key[2]:<5} box_fraction={key[3]:<4} {key[4]:<9} "
               f"mean IoU {np.mean(v):.3f}  IoU>=0.5 {np.mean(np.asarray(v) >= 0.5):.1%}")
 
 
