@@ -1,6 +1,6 @@
 """LIME speed: seconds per photo at 500 samples beside the featurize-only ceiling, one run.
 
-    .venv/bin/python bench/explain.py MODEL [--n 5] [--samples 500] [--threads 1] [--kit ../shared/data] [--spark local[2]]
+    .venv/bin/python bench/explain.py MODEL [--n 5] [--samples 500] [--threads 1] [--kit DIR] [--spark local[2]]
 
 Photos: the kit's real heron burst (Reconyx, 1920x1080 JPEG). Rows, measured side by side:
   featurize only    decode + network input + one inference per photo (what `irbis featurize` does)
@@ -24,8 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from irbis.imageio import DRAFT_FACTOR, network_input, open_image  # noqa: E402
-from irbis.stages.classify import ClassifierSpec  # noqa: E402
 from irbis.stages import explain as lime  # noqa: E402
+from irbis.stages.classify import ClassifierSpec  # noqa: E402
 from irbis.stages.explain_photo import ExplainSpec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -33,8 +33,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from irbis.imageio import DRAFT_FACTOR, network_input, open_image  # noqa: E402
-from irbis.stages.classify import ClassifierSpec  # noqa: E402
 from irbis.stages import explain as lime  # noqa: E402
+from irbis.stages.classify import ClassifierSpec  # noqa: E402
 from irbis.stages.explain_photo import ExplainSpec, centre_crop_view, to_photo_box  # noqa: E402
 from irbis.stages.repeat_detections import iou  # noqa: E402
 
@@ -124,6 +124,30 @@ def run_eval(pairs, scorer, options, target, detector: str | None, view: str = "
         print(summary(f"detector best box ({detector})", detector_ious(pairs, detector)))
 
 
+def connected_to_top(segments: np.ndarray, chosen: list[int], weights: np.ndarray) -> list[int]:
+    """The chosen superpixels that touch the top one through other chosen superpixels: one
+    animal's evidence, not every scattered patch of background that also scored."""
+    if len(chosen) <= 1:
+        return list(chosen)
+    pairs = np.concatenate([np.stack([segments[:, :-1].ravel(), segments[:, 1:].ravel()], 1),
+                            np.stack([segments[:-1, :].ravel(), segments[1:, :].ravel()], 1)])
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    keep = set(chosen)
+    neighbours: dict[int, set[int]] = {k: set() for k in keep}
+    for a, b in np.unique(pairs, axis=0).tolist():
+        if a in keep and b in keep:
+            neighbours[a].add(b)
+            neighbours[b].add(a)
+    start = max(chosen, key=lambda k: weights[k])
+    seen, todo = {start}, [start]
+    while todo:
+        for n in neighbours[todo.pop()]:
+            if n not in seen:
+                seen.add(n)
+                todo.append(n)
+    return sorted(seen)
+
+
 def run_sweep(pairs, scorer, base: lime.LimeOptions, target: int) -> None:
     """Score once per superpixel count; refit per (space, kernel width); box per fraction."""
     results: dict[tuple, list[float]] = {}
@@ -143,7 +167,7 @@ def run_sweep(pairs, scorer, base: lime.LimeOptions, target: int) -> None:
                         chosen = lime.top_superpixels(weights, frac)
                         for region in ("all", "connected"):
                             if region == "connected":
-                                chosen = lime.connected_to_top(seg, chosen, weights)
+                                chosen = connected_to_top(seg, chosen, weights)
                             b = to_photo_box(lime.box_of(seg, chosen), view, im.size)
                             results.setdefault((segments, space, width, frac, region), []).append(
                                 iou(b, truth) if b else 0.0)

@@ -197,13 +197,3 @@ def test_explain_on_spark_writes_what_the_local_engine_writes(model, composite, 
             with Image.open(outs["local"] / name) as la, Image.open(outs["spark"] / name) as sp:
                 assert la.size == sp.size
 
-
-def test_the_connected_region_keeps_the_top_superpixels_neighbours_only():
-    from irbis.stages.explain import connected_to_top
-    seg = np.array([[0, 0, 1, 3, 4],
-                    [0, 0, 1, 3, 4],
-                    [2, 2, 2, 3, 4]], np.int32)
-    weights = np.array([1.0, 0.8, 0.1, 0.2, 0.9])
-    assert connected_to_top(seg, [0, 1, 4], weights) == [0, 1]          # 4 touches neither 0 nor 1
-    assert connected_to_top(seg, [0, 1, 3, 4], weights) == [0, 1, 3, 4]  # 3 bridges 1 to 4
-    assert connected_to_top(seg, [4], weights) == [4]

@@ -170,30 +170,6 @@ def top_superpixels(weights: np.ndarray, box_fraction: float) -> list[int]:
     return [int(k) for k in np.nonzero(weights >= box_fraction * top)[0]]
 
 
-def connected_to_top(segments: np.ndarray, chosen: list[int], weights: np.ndarray) -> list[int]:
-    """The chosen superpixels that touch the top one through other chosen superpixels: one
-    animal's evidence, not every scattered patch of background that also scored."""
-    if len(chosen) <= 1:
-        return list(chosen)
-    pairs = np.concatenate([np.stack([segments[:, :-1].ravel(), segments[:, 1:].ravel()], 1),
-                            np.stack([segments[:-1, :].ravel(), segments[1:, :].ravel()], 1)])
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    keep = set(chosen)
-    neighbours: dict[int, set[int]] = {k: set() for k in keep}
-    for a, b in np.unique(pairs, axis=0).tolist():
-        if a in keep and b in keep:
-            neighbours[a].add(b)
-            neighbours[b].add(a)
-    start = max(chosen, key=lambda k: weights[k])
-    seen, todo = {start}, [start]
-    while todo:
-        for n in neighbours[todo.pop()]:
-            if n not in seen:
-                seen.add(n)
-                todo.append(n)
-    return sorted(seen)
-
-
 def explain(x: np.ndarray, score: Score, target: int | None = None, options: LimeOptions | None = None,
             progress: Callable[[int], None] | None = None) -> Explanation:
     """LIME explanation of ``score`` on one (3, H, W) network input.
