@@ -52,3 +52,15 @@ def test_detect_parquet_matches_the_md_json(photos, tmp_path):
     assert got == sorted(boxes) and boxes
     assert set(t["file"]) == {im["file"] for im in doc["images"]}
     assert t.loc[t["file"] == "cam_b/broken.jpg", "failure"].notna().all()
+
+
+def test_a_folder_that_is_not_a_dataset_is_refused_before_any_work(photos, tmp_path):
+    """--parquet replaces an earlier dataset whole, never a folder of other files (photos, say)."""
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "field_notes.txt").write_text("do not delete")
+    proc = run_cli("featurize", photos, "--parquet", precious, "--catalog", tmp_path / "c.sqlite", "--quiet",
+                   check=False)
+    assert proc.returncode == 2 and "other files" in proc.stderr
+    assert (precious / "field_notes.txt").read_text() == "do not delete"
+    assert not (tmp_path / "c.sqlite").exists()          # refused before the catalog was touched

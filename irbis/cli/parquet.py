@@ -8,8 +8,19 @@ import json
 from pathlib import Path
 
 
+def dataset_dir(value: str) -> str:
+    """``--parquet DIR`` checked before any work: new, empty, or an earlier dataset (replaced)."""
+    from ..atomic_dir import check_replaceable
+    from ..formats.parquet import DATASET_MARKER
+    try:
+        check_replaceable(value, DATASET_MARKER)
+    except FileExistsError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (only an earlier Parquet dataset is replaced)") from None
+    return value
+
+
 def add_parquet_arg(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--parquet", metavar="DIR",
+    p.add_argument("--parquet", metavar="DIR", type=dataset_dir,
                    help=f"also write {what} as a Parquet dataset partitioned by deployment (needs irbis[spark])")
 
 

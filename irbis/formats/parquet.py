@@ -14,11 +14,10 @@ Needs pyarrow (``pip install 'irbis[spark]'``).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from ..atomic_dir import atomic_directory
 from ..records import ImageRecord
 
 
@@ -31,26 +30,18 @@ def _pyarrow():
     return pa, pq
 
 
+DATASET_MARKER = "deployment=*"     # what an earlier dataset holds: only such a folder is replaced
+
+
 def write_dataset(out_dir: str | os.PathLike, table) -> Path:
-    """``table`` (a pyarrow Table with a ``deployment`` column) as a dataset partitioned by it."""
+    """``table`` (a pyarrow Table with a ``deployment`` column) as a dataset partitioned by it,
+    swapped in whole (:func:`irbis.atomic_dir.atomic_directory`): an earlier dataset is replaced,
+    a folder holding anything else is refused."""
     _, pq = _pyarrow()
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with atomic_directory(out_dir, replace_marker=DATASET_MARKER) as tmp:
         pq.write_to_dataset(table, str(tmp), partition_cols=["deployment"],
                             basename_template="part-{i}.parquet", existing_data_behavior="overwrite_or_ignore")
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old{os.getpid()}")
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out_dir)
 
 
 def features_table(records: Sequence[ImageRecord], features: dict, failures: dict[int, str],
