@@ -290,6 +290,22 @@ def test_url_input_gives_the_path_input_results(engine, photos, tmp_path):
 
 
 @pytest.mark.slow
+def test_url_input_survives_a_killed_python_worker(engine, photos, tmp_path):
+    """As for path input: a Python worker killed mid-job (SIGKILL) loses and duplicates nothing."""
+    from spark_stages import CrashOnceSpec
+
+    from irbis.predict import folder_records
+    recs = folder_records((photos / "heron").as_uri(), tmp_path / "c.sqlite", engine=engine)
+    marker = tmp_path / "killed"
+    stage = CrashOnceSpec(FeaturizeSpec(), str(marker), crash_at=recs[4].id).build()
+    sink = ListSink()
+    engine.map(stage, recs, sink)
+    assert marker.is_file(), "the worker was not killed"
+    assert [c[0] for c in sink.calls] == [r.id for r in recs] and len(recs) >= 6
+    assert all(c[1] == "put" for c in sink.calls)
+
+
+@pytest.mark.slow
 def test_cli_featurize_reads_a_url_with_engine_spark(photos, tmp_path):
     heron = tmp_path / "heron"
     shutil.copytree(photos / "heron", heron)
