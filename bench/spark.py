@@ -18,6 +18,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -66,8 +67,12 @@ def main(argv=None) -> int:
     ap.add_argument("--kit", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--tasks", default="featurize,detect")
     ap.add_argument("--masters", default="local[1],local[2]")
+    ap.add_argument("--url", action="store_true",
+                    help="also time each Spark run with the photos named by file:// URL (binaryFile: "
+                         "the executors read them)")
     args = ap.parse_args(argv)
     records = kit_photos(Path(args.kit), args.n)
+    url_records = [replace(r, path=f"file://{r.path}") for r in records]   # as Spark names files: not %-encoded
     specs = {"featurize": FeaturizeSpec(threads=1), "detect": SurveySpec("megadetector-lite", threads=1)}
     tasks = [t for t in args.tasks.split(",") if t]
     stages = {t: specs[t].build() for t in tasks}
@@ -93,6 +98,10 @@ def main(argv=None) -> int:
             secs, sink = timed(engine, stages[t], records)
             rates[(t, master)] = len(records) / secs
             print(f"{t:<10} spark {master:<8}: {rates[(t, master)]:6.2f} photos/s ({secs:.1f} s, {sink.failed} failed)")
+            if args.url:
+                secs, sink = timed(engine, stages[t], url_records)
+                print(f"{t:<10} spark {master:<8} by URL: {len(records) / secs:6.2f} photos/s ({secs:.1f} s, "
+                      f"{sink.failed} failed)")
         spark.stop()
     masters = args.masters.split(",")
     for t in tasks:

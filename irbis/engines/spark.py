@@ -157,12 +157,12 @@ def _stage_for(spec_blob: bytes) -> Stage:
 
 
 def process_batches(spec_blob: bytes, batches: Iterator, decode_threads: int = 1, rows_per_batch: int = 8,
-                    index: dict[str, tuple[int, bytes]] | None = None) -> Iterator:
+                    index: dict[str, list[tuple[int, bytes]]] | None = None) -> Iterator:
     """mapInPandas body: pandas batches of (idx, record) -> (idx, ok, result, error) rows.
 
     The local engine's loop on an executor: ``decode_threads`` decode ahead (Pillow releases the
     GIL) while the task's thread runs inference photo by photo; every error is that photo's.
-    ``index`` (URL -> idx, pickled record): the batches are ``binaryFile`` rows (path, content)
+    ``index`` (URL -> [(idx, pickled record)]): the batches are ``binaryFile`` rows (path, content)
     instead, and each record carries its photo's bytes (:mod:`irbis.engines.spark_files`)."""
     quiet_pandas_warning()
     import pandas as pd
@@ -274,20 +274,21 @@ class SparkEngine:
     def _file_results(self, stage: Stage, records: Sequence[ImageRecord]) -> Iterator[tuple]:
         """:meth:`results` for records named by URL: each window of photos is one Spark job over
         ``binaryFile`` (the executors read the bytes); photos Spark skipped come back as failures."""
-        from .spark_files import read_photos, unread
+        from .spark_files import photo_index, read_photos, unread
         spark, spec_blob = self.spark, pickle.dumps(stage.spec, protocol=5)
         threads, per_batch = self.decode_threads, self.batch_size
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(per_batch))
         step = (self.window or 4 * self.parallelism()) * self.partition_photos
         for first in range(0, len(records), step):
             part = records[first:first + step]
-            index = {r.path: (first + i, pickle.dumps(r, protocol=5)) for i, r in enumerate(part)}
+            index = photo_index(part, first)
 
             def body(batches, index=index):
                 return process_batches(spec_blob, batches, threads, per_batch, index)
 
             seen: set[int] = set()
-            for row in _decode(read_photos(spark, part).mapInPandas(body, RESULT_SCHEMA).collect()):
+            files = read_photos(spark, list(dict.fromkeys(r.path for r in part)))
+            for row in _decode(files.mapInPandas(body, RESULT_SCHEMA).collect()):
                 seen.add(row[0])
                 yield row
             yield from unread(range(first, first + len(part)), seen)

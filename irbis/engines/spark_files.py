@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pickle
 from typing import Any, Iterator, Sequence
+from urllib.parse import urlsplit
 
 from ..imageio import IMAGE_EXTENSIONS
 from ..records import ImageRecord
@@ -83,20 +84,32 @@ def _metadata_batches(batches: Iterator) -> Iterator:
         yield pd.DataFrame(rows, columns=cols)
 
 
-def read_photos(spark, records: Sequence[ImageRecord]):
-    """A DataFrame ``(path, content)`` of these records' photos, read by the executors."""
-    return reader(spark).load([escape_glob(r.path) for r in records]).select("path", "content")
+def url_key(url: str) -> str:
+    """A URL as Spark names the file it read (``file:///a/b`` -> ``file:/a/b``), to match the two."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}:{'//' + parts.netloc if parts.netloc else ''}{parts.path}"
 
 
-def file_items(index: dict[str, tuple[int, bytes]], batches: Iterator) -> Iterator[tuple[int, ImageRecord]]:
-    """Executor side: pandas batches of ``(path, content)`` -> (idx, record carrying its bytes);
-    ``index``: URL -> (idx, pickled record) of the photos this job reads."""
+def photo_index(records: Sequence[ImageRecord], first: int = 0) -> dict[str, list[tuple[int, bytes]]]:
+    """URL -> [(idx, pickled record)] of the photos a job reads (a path listed twice is read once)."""
+    index: dict[str, list[tuple[int, bytes]]] = {}
+    for i, r in enumerate(records):
+        index.setdefault(url_key(r.path), []).append((first + i, pickle.dumps(r, protocol=5)))
+    return index
+
+
+def read_photos(spark, urls: Sequence[str]):
+    """A DataFrame ``(path, content)`` of these photos, read by the executors."""
+    return reader(spark).load([escape_glob(u) for u in urls]).select("path", "content")
+
+
+def file_items(index: dict[str, list[tuple[int, bytes]]], batches: Iterator) -> Iterator[tuple[int, ImageRecord]]:
+    """Executor side: pandas batches of ``(path, content)`` -> (idx, record carrying its bytes)
+    for every record of the :func:`photo_index` naming that file."""
     from dataclasses import replace
     for pdf in batches:
         for path, content in zip(pdf["path"], pdf["content"], strict=True):
-            hit = index.get(path)
-            if hit is not None:
-                idx, blob = hit
+            for idx, blob in index.get(url_key(path), ()):
                 yield idx, replace(pickle.loads(blob), content=bytes(content))
 
 
