@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .records import ImageRecord
+from .records import ImageRecord, is_url
 from .state_files import open_checked
 
 SCHEMA_VERSION = 1
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS sequences (
 """
 
 
-_RECORD_COLUMNS = ", ".join(ImageRecord.__dataclass_fields__)
+_RECORD_COLUMNS = ", ".join(f for f in ImageRecord.__dataclass_fields__ if f != "content")   # bytes are never stored
 
 
 def _enc(value):
@@ -147,7 +147,7 @@ class Catalog:
         returns the deployments they belonged to (their sequences need rebuilding)."""
         keep = {str(p) for p in present}
         gone = [(r[0], r[1], r[2]) for r in self.db.execute("SELECT id, path, deployment FROM images WHERE root=?",
-                                                             (_enc(str(Path(root).resolve())),))
+                                                             (_enc(root_key(root)),))
                 if r[1] not in keep]
         self.db.executemany("DELETE FROM images WHERE id=?", [(g[0],) for g in gone])
         return {g[2] for g in gone}
@@ -169,7 +169,7 @@ class Catalog:
             rows = self.db.execute(f"SELECT {_RECORD_COLUMNS} FROM images ORDER BY root, rel_path")
         else:
             rows = self.db.execute(f"SELECT {_RECORD_COLUMNS} FROM images WHERE root=? ORDER BY rel_path",
-                                   (_enc(str(Path(root).resolve())),))
+                                   (_enc(root_key(root)),))
         return [ImageRecord(*r) for r in rows]
 
     def iter_deployment_frames(self, deployment: str) -> Iterator[sqlite3.Row]:
@@ -196,6 +196,11 @@ class Catalog:
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def root_key(root: str | os.PathLike) -> str:
+    """How a photo folder is stored: its resolved path, or a URL (photos read by the spark engine) as given."""
+    return str(root).rstrip("/") if is_url(root) else str(Path(root).resolve())
 
 
 class _Transaction:

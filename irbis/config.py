@@ -21,11 +21,13 @@ def irbis_home() -> Path:
 
 def default_catalog_path(photos_dir: str | os.PathLike) -> Path:
     """One catalog per photo folder, kept under the irbis home (photo folders may be read-only)."""
-    root = Path(photos_dir).resolve()
-    digest = hashlib.sha1(str(root).encode()).hexdigest()[:10]
+    from .catalog import root_key
+    key = root_key(photos_dir)     # a URL (photos read by the spark engine) is kept as given
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     folder = irbis_home() / "catalogs"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{root.name or 'root'}-{digest}.sqlite"
+    name = key.rsplit("/", 1)[-1] if "/" in key else key
+    return folder / f"{name or 'root'}-{digest}.sqlite"
 
 
 def feature_cache_path() -> Path:

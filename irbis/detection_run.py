@@ -19,7 +19,7 @@ from .config import default_catalog_path
 from .decision import LabelPolicy
 from .engines import Engine, close_engine, get_engine
 from .formats.md_json import build_results, image_entry, write_results
-from .ingest import ingest_folder
+from .ingest.remote import ingest_photos
 from .models.bundle import ModelBundle
 from .options import DEFAULT_THRESHOLD, RunOptions, check_limits
 from .outputs import OutputLock, check_output_path
@@ -191,21 +191,21 @@ def run_survey(photos_dir: str | os.PathLike, out: str | os.PathLike, model: str
     check_output_path(out)          # before any work: not a folder, in a folder that exists
     with OutputLock(out):           # a second run on this output is refused, not silently mixed in
         comp = load_components(options, model)
-        with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
-            ingest_folder(photos_dir, catalog, sequence_gap_s=options.sequence_gap, progress=listener is not None)
-            records = catalog.images(photos_dir)
-        report = RunReport(out=str(out))
-        with RunJournal(out, comp.settings) as journal:
-            report.resumed = sum(record_key(r) in journal.done for r in records)
-            own = engine is None
-            engine = engine or options.make_engine(options.decode_threads)
-            try:
+        own = engine is None
+        engine = engine or options.make_engine(options.decode_threads)
+        try:
+            with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
+                ingest_photos(photos_dir, catalog, engine, options.sequence_gap, progress=listener is not None)
+                records = catalog.images(photos_dir)
+            report = RunReport(out=str(out))
+            with RunJournal(out, comp.settings) as journal:
+                report.resumed = sum(record_key(r) in journal.done for r in records)
                 detect_records(records, comp.stage, journal, engine, listener)
-            finally:
-                if own:
-                    close_engine(engine)
-            journal.flush()
-            entries = assemble(records, journal.done, options, comp.classes, report, comp.policy)
+                journal.flush()
+                entries = assemble(records, journal.done, options, comp.classes, report, comp.policy)
+        finally:
+            if own:
+                close_engine(engine)
         write_results(out, results_document(entries, options, comp, report))
         journal.finish()
     return report

@@ -10,6 +10,7 @@ Every problem is raised as :class:`ImageReadError` with a reason a person can re
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
@@ -20,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .entries import EntryError, read_file_bytes
+from .records import PhotoBytes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 MAX_PIXELS = 120_000_000  # 120 MP: larger than any camera trap, far smaller than a bomb
@@ -27,6 +29,9 @@ MIN_SIDE = 8
 MAX_FILE_BYTES = 512 * 1024 * 1024  # no camera writes a 512 MB photo; refuse before reading it
 
 SHA256_KEY = "irbis_sha256"
+
+
+PhotoSource = str | os.PathLike | PhotoBytes   # a file, or bytes already read (:attr:`ImageRecord.source`)
 
 
 class ImageReadError(Exception):
@@ -51,16 +56,28 @@ class Preprocessing:
         return cls(d["resize_short"], d["crop"], tuple(d["mean"]), tuple(d["std"]))
 
 
-def open_image(path: str | os.PathLike, min_short_side: int | None = None,
+def source_bytes(source: PhotoBytes) -> tuple[bytes, str]:
+    """Bytes already read and their SHA-256, with a file's limits (empty, too large)."""
+    data = source.data
+    if not data:
+        raise ValueError("empty file (0 bytes)")
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"file too large: {len(data) / 2**20:.0f} MB exceeds the "
+                         f"{MAX_FILE_BYTES / 2**20:.0f} MB limit")
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def open_image(path: PhotoSource, min_short_side: int | None = None,
                max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Decode ``path`` into an upright RGB image.
+    """Decode ``path`` (a file, or :class:`~irbis.records.PhotoBytes` already read) into an upright
+    RGB image.
 
     ``min_short_side``: when given, JPEGs are decoded in draft mode to the smallest scale whose
     short side is still at least this many pixels. The file is read once; the SHA-256 of the
     bytes decoded is in ``im.info[SHA256_KEY]`` (see :func:`decoded_sha256`).
     """
     try:
-        data, sha = read_file_bytes(path, MAX_FILE_BYTES)
+        data, sha = source_bytes(path) if isinstance(path, PhotoBytes) else read_file_bytes(path, MAX_FILE_BYTES)
     except ValueError as exc:   # empty or too large
         raise ImageReadError(str(exc)) from exc
     except OSError as exc:      # what the entry is: a FIFO, a dangling link, unreadable, ...
@@ -162,7 +179,7 @@ def network_input(im: Image.Image, prep: Preprocessing, flip: bool = False) -> n
 DRAFT_FACTOR = 1.5
 
 
-def load_network_input(path: str | os.PathLike, prep: Preprocessing,
+def load_network_input(path: PhotoSource, prep: Preprocessing,
                        flips: tuple[bool, ...] = (False,)) -> list[np.ndarray]:
     """Decode ``path`` once (draft mode to about twice the network size) and prepare one array per flip."""
     im = open_image(path, min_short_side=math.ceil(DRAFT_FACTOR * prep.resize_short))

@@ -153,6 +153,11 @@ class TrainOptions:
     taxonomy: str | None = option(None, "label,taxonomy (class;order;family;genus;species) per class: unsure "
                                   "answers roll up to the common genus / family / order instead of 'unknown'",
                                   api=False, metavar="CSV")
+    trainer: str = option("sklearn", "who fits the logistic regression: sklearn (here, default: C and per-class "
+                          "thresholds cross-validated, probabilities calibrated) or spark (Spark ML on the cluster, "
+                          "--engine spark's session or one on --spark-master, for feature tables too big for one "
+                          "machine; no cross-validation, hence no calibration or per-class thresholds; C from --C, "
+                          "default 1.0; needs irbis[spark] and Java 17)", api=False, choices=("sklearn", "spark"))
 
 
 @dataclass

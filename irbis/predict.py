@@ -14,7 +14,8 @@ from .config import default_catalog_path
 from .decision import LabelPolicy, relabel_rows
 from .engines import Engine, get_engine
 from .features import compute_features
-from .ingest import DEFAULT_SEQUENCE_GAP_S, ingest_folder
+from .ingest import DEFAULT_SEQUENCE_GAP_S
+from .ingest.remote import ingest_photos
 from .options import DecisionOptions, PredictOptions
 from .outputs import OutputLock, check_output_path
 from .progress import Listener
@@ -99,11 +100,13 @@ def classify_records(records: list[ImageRecord], classifier: ImageClassifier, en
 
 
 def folder_records(photos_dir: str | os.PathLike, catalog_path: str | os.PathLike | None = None,
-                   sequence_gap_s: float | None = None, progress: bool = False) -> list[ImageRecord]:
-    """Ingest ``photos_dir`` (new or changed files only) and return its records."""
+                   sequence_gap_s: float | None = None, progress: bool = False,
+                   engine: Engine | None = None) -> list[ImageRecord]:
+    """Ingest ``photos_dir`` (new or changed files only) and return its records. A URL
+    (``s3a://``, ``file:///``, ...) is listed and read by ``engine`` (the spark engine only)."""
     with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
         gap = DEFAULT_SEQUENCE_GAP_S if sequence_gap_s is None else sequence_gap_s
-        ingest_folder(photos_dir, catalog, sequence_gap_s=gap, progress=progress)
+        ingest_photos(photos_dir, catalog, engine, sequence_gap_s=gap, progress=progress)
         return catalog.images(photos_dir)
 
 
@@ -141,6 +144,7 @@ def predict(model_path: str | os.PathLike, photos_dir: str | os.PathLike, out: s
     with OutputLock(out):
         classifier = ClassifierSpec(str(model_path), backbone, runtime).build()
         policy = LabelPolicy(classifier.bundle, decision or DecisionOptions())
-        records = folder_records(photos_dir, catalog_path, sequence_gap, progress=listener is not None)
-        preds = classify_records(records, classifier, engine or get_engine(decode_threads=decode_threads), listener)
+        engine = engine or get_engine(decode_threads=decode_threads)
+        records = folder_records(photos_dir, catalog_path, sequence_gap, progress=listener is not None, engine=engine)
+        preds = classify_records(records, classifier, engine, listener)
         return write_predictions(out, preds, by_sequence, policy, catalog_path or default_catalog_path(photos_dir))

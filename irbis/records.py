@@ -7,7 +7,8 @@ and classifiers produce probability rows over a bundle's classes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import NotRequired, TypedDict
 
@@ -28,13 +29,31 @@ ANIMAL, PERSON, VEHICLE = Category.ANIMAL.value, Category.PERSON.value, Category
 CATEGORY_NAMES: dict[str, str] = {c.value: c.label for c in Category}   # {"1": "animal", ...}
 
 
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(//|/)")
+
+
+def is_url(path: object) -> bool:
+    """A location with a scheme (``file:///...``, ``s3a://bucket/...``, ``hdfs://...``): photos the
+    spark engine reads itself (``binaryFile``), not a path of this machine."""
+    return isinstance(path, str) and bool(_URL.match(path)) and not re.match(r"[A-Za-z]:[\\/]", path)
+
+
+@dataclass(frozen=True)
+class PhotoBytes:
+    """A photo's bytes already read (by Spark's ``binaryFile`` source), where a path would go:
+    :func:`irbis.imageio.open_image` decodes them as it decodes a file. ``name``: its URL."""
+
+    name: str
+    data: bytes = field(repr=False)
+
+
 @dataclass(frozen=True)
 class ImageRecord:
     """One photo as the catalog knows it."""
 
     id: int
-    path: str                 # absolute path
-    root: str                 # the ingested folder
+    path: str                 # absolute path, or the URL of a photo read by the spark engine
+    root: str                 # the ingested folder (or URL)
     rel_path: str             # relative to root, '/' separated
     deployment: str
     sha256: str | None        # content hash at ingest (None: unreadable)
@@ -43,6 +62,13 @@ class ImageRecord:
     width: int | None
     height: int | None
     failure: str | None       # why the file cannot be read, None when fine
+    # the photo's bytes when an engine read them itself (binaryFile); never stored or sent back
+    content: bytes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def source(self) -> "str | PhotoBytes":
+        """What a stage's ``prepare`` decodes: the bytes already read, else the path."""
+        return self.path if self.content is None else PhotoBytes(self.path, self.content)
 
 
 class Detection(TypedDict):

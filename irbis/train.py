@@ -178,15 +178,26 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
           listener: Listener | None = None, C: float | None = TrainOptions.C,
           decode_threads: int = TrainOptions.decode_threads, crops: str | None = None,
           engine: Engine | None = None, target_precision: float = TrainOptions.target_precision,
-          taxonomy: str | os.PathLike | None = TrainOptions.taxonomy) -> TrainReport:
+          taxonomy: str | os.PathLike | None = TrainOptions.taxonomy, trainer: str = TrainOptions.trainer,
+          spark_master: str | None = None) -> TrainReport:
     """Train and save a bundle; raises LabelsError before writing anything if the CSV is bad.
 
     With ``crops`` (a detector name), each photo is represented by its most confident animal box,
     cropped as ``irbis run`` crops boxes: the model then classifies detector boxes.
     (Serengeti sequence labels train a multilabel model: :func:`irbis.multilabel.train_multilabel`.)
     ``target_precision`` / ``taxonomy``: calibration, per-class thresholds and rollup (:mod:`irbis.calibration`).
+    ``trainer``: ``sklearn`` (here, C cross-validated, calibrated) or ``spark`` (Spark ML on the
+    engine's session, else one on ``spark_master``; no cross-validation: :mod:`irbis.train_spark`).
     """
     from .outputs import check_output_path
+    from .train_spark import TRAINERS
+    if trainer not in TRAINERS:
+        raise ValueError(f"unknown trainer {trainer!r}; choose one of {', '.join(TRAINERS)}")
+    if trainer == "spark" and getattr(engine, "name", None) != "spark":
+        from .engines.spark import check_java, check_pyspark
+        check_pyspark()       # before featurizing: a missing Java is one line now, not after the work
+        if not (spark_master or os.environ.get("SPARK_REMOTE", "")).startswith("sc://"):
+            check_java()
     check_output_path(out)
     rows = read_labels(labels_csv)
     classes = sorted({r.label for r in rows})
@@ -213,7 +224,10 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
     groups, group_kind = _groups(rows_k, recs_k)
     metrics: dict = {}
     oof = fold = None
-    if C is None:
+    if trainer == "spark":
+        from .train_spark import DEFAULT_C, NO_CV
+        metrics = {"C": DEFAULT_C if C is None else C, "cv_skipped": NO_CV, "trainer": "spark"}
+    elif C is None:
         metrics = cross_validate(views, y, groups, present)
         oof, fold = metrics.pop("_oof", None), metrics.pop("_fold", None)
         if "C" not in metrics:
@@ -223,10 +237,13 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
     else:
         metrics = {"C": C, "cv_skipped": "C given by the user"}
     X_all, y_all = stack_views(views, y)
-    clf = make_classifier(metrics["C"])
-    with warnings.catch_warnings(), threadpool_limits(BLAS_THREADS):
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X_all, y_all)
+    if trainer == "spark":
+        clf = fit_with_spark(X_all, y_all, present, metrics["C"], engine, spark_master)
+    else:
+        clf = make_classifier(metrics["C"])
+        with warnings.catch_warnings(), threadpool_limits(BLAS_THREADS):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X_all, y_all)
     metrics["train_accuracy"] = float(accuracy_score(y, clf.predict(views[0])))
     metrics["n_photos"] = len(y)
     if crops:
@@ -246,3 +263,16 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
         print(f"warning: classes without readable photos were dropped: {sorted(set(classes) - set(present))}",
               file=sys.stderr)
     return TrainReport(str(out), list(clf.classes_), len(y), len(X_all), metrics, skipped)
+
+
+def fit_with_spark(X: np.ndarray, y: np.ndarray, classes: list[str], C: float, engine: Engine | None,
+                   spark_master: str | None) -> Any:
+    """``--trainer spark``: Spark ML fits on the spark engine's session (or one started on
+    ``spark_master`` for this fit); returns the scikit-learn pipeline holding its coefficients."""
+    from .train_spark import fit_on_spark
+    session = getattr(engine, "spark", None)
+    if session is not None:
+        return fit_on_spark(session, X, y, classes, C)
+    from .engines.spark import SparkEngine
+    with SparkEngine(master=spark_master) as own:
+        return fit_on_spark(own.spark, X, y, classes, C)

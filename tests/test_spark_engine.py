@@ -228,3 +228,153 @@ def test_sequence_ensemble_groupby_equals_the_local_one(spark):
     assert got.keys() == local.keys()
     for k in local:
         np.testing.assert_allclose(got[k], local[k], rtol=0, atol=1e-12)
+
+
+# -- photos read by URL (binaryFile) ----------------------------------------------------------
+def test_a_url_with_the_local_engine_is_one_clear_line(tmp_path):
+    proc = run_cli("detect", tmp_path.as_uri(), "--out", tmp_path / "md.json", "--quiet", check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--engine spark" in lines[0], proc.stderr
+
+
+def by_name(records, values: dict) -> dict:
+    return {r.rel_path: values[r.id] for r in records if r.id in values}
+
+
+@pytest.mark.slow
+def test_url_input_gives_the_path_input_results(engine, photos, tmp_path):
+    """file:// URLs read by the executors (the driver opens no photo) give path input's catalog,
+    features, failures and MD JSON; Spark's listing leaves out empty files (the one difference)."""
+    from irbis.detection_run import RunOptions, run_survey
+    from irbis.features import compute_features
+    from irbis.predict import folder_records
+    root = tmp_path / "photos"
+    shutil.copytree(photos, root)
+    with open(root / "bad" / "enormous.JPG", "wb") as fh:   # sparse: listed, never read
+        fh.truncate(600 * 2**20)
+    url = root.as_uri()
+    assert url.startswith("file:///")
+    path_recs = folder_records(root, tmp_path / "c-path.sqlite")
+    url_recs = folder_records(url, tmp_path / "c-url.sqlite", engine=engine)
+    empty = {r.rel_path for r in path_recs if r.failure and "empty file" in r.failure}
+    assert empty == {"bad/zero.jpg"}
+    assert {r.rel_path for r in url_recs} == {r.rel_path for r in path_recs} - empty
+    assert all(r.path.startswith("file:/") for r in url_recs)
+    fields = ("sha256", "taken_at", "sequence_id", "deployment", "width", "height", "failure")
+    path_by = {r.rel_path: r for r in path_recs}
+    for r in url_recs:
+        assert [getattr(r, f) for f in fields] == [getattr(path_by[r.rel_path], f) for f in fields], r.rel_path
+    assert "file too large" in {r.rel_path: r.failure for r in url_recs}["bad/enormous.JPG"]
+
+    stage = FeaturizeSpec(flips=(False, True)).build()
+    local = compute_features([r for r in path_recs if r.rel_path not in empty], stage, get_engine("local"),
+                             cache=False)
+    spark = compute_features(url_recs, stage, engine, cache=False)
+    assert spark.computed == local.computed > 15
+    assert by_name(url_recs, spark.failures) == by_name(path_recs, local.failures)
+    ids = {r.rel_path: r.id for r in url_recs}
+    for r in path_recs:
+        for flip in (False, True):
+            if (r.id, flip) in local.features:
+                diff = np.abs(spark.features[(ids[r.rel_path], flip)] - local.features[(r.id, flip)]).max()
+                assert diff <= 1e-5, r.rel_path
+
+    options = RunOptions(detector=FAST, threads=1)
+    run_survey(root, tmp_path / "local.json", None, options, tmp_path / "d1.sqlite", engine=get_engine("local"))
+    report = run_survey(url, tmp_path / "spark.json", None, options, tmp_path / "d2.sqlite", engine=engine)
+    assert report.failures and report.with_detections > 5
+    want = comparable(tmp_path / "local.json")
+    want["images"] = [im for im in want["images"] if im["file"] not in empty]
+    assert comparable(tmp_path / "spark.json") == want
+
+
+@pytest.mark.slow
+def test_url_input_survives_a_killed_python_worker(engine, photos, tmp_path):
+    """As for path input: a Python worker killed mid-job (SIGKILL) loses and duplicates nothing."""
+    from spark_stages import CrashOnceSpec
+
+    from irbis.predict import folder_records
+    recs = folder_records((photos / "heron").as_uri(), tmp_path / "c.sqlite", engine=engine)
+    marker = tmp_path / "killed"
+    stage = CrashOnceSpec(FeaturizeSpec(), str(marker), crash_at=recs[4].id).build()
+    sink = ListSink()
+    engine.map(stage, recs, sink)
+    assert marker.is_file(), "the worker was not killed"
+    assert [c[0] for c in sink.calls] == [r.id for r in recs] and len(recs) >= 6
+    assert all(c[1] == "put" for c in sink.calls)
+
+
+@pytest.mark.slow
+def test_cli_featurize_reads_a_url_with_engine_spark(photos, tmp_path):
+    heron = tmp_path / "heron"
+    shutil.copytree(photos / "heron", heron)
+    proc = run_cli("featurize", heron.as_uri(), "--engine", "spark", "--spark-master", "local[2]",
+                   "--catalog", tmp_path / "c.sqlite", "--parquet", tmp_path / "features", "--quiet")
+    n = len(list(heron.glob("*.JPG")))
+    assert f"{n} photos: {n} featurized" in proc.stdout, proc.stdout
+    import pyarrow.dataset as ds
+    table = ds.dataset(tmp_path / "features", partitioning="hive").to_table().to_pylist()
+    assert sorted(r["file"] for r in table) == sorted(p.name for p in heron.glob("*.JPG"))
+
+
+# -- --trainer spark ---------------------------------------------------------------------------
+def predicted(csv_path: Path) -> dict[str, tuple[str, np.ndarray]]:
+    out = {}
+    for r in read_rows(csv_path):
+        if not r["failure"]:
+            probs = np.array([float(v) for k, v in r.items() if k.startswith("prob_")])
+            out[r["file"]] = (r["predicted"], probs)
+    return out
+
+
+def agreement(a: dict, b: dict) -> tuple[float, float]:
+    """Share of photos with the same top class, and the largest probability difference."""
+    assert a.keys() == b.keys() and len(a) > 10
+    same = np.mean([a[k][0] == b[k][0] for k in a])
+    return float(same), max(float(np.abs(a[k][1] - b[k][1]).max()) for k in a)
+
+
+@pytest.mark.slow
+def test_spark_trainer_predicts_as_sklearn_multiclass(engine, photos, tmp_path):
+    """Spark ML's multinomial fit in the bundle's scikit-learn model: the same answers as
+    scikit-learn's own fit at the same C. Coefficients are not identical (Spark standardises with
+    the sample standard deviation and stops at its own tolerance; regParam = 1 / (C n) maps the
+    penalty), so probabilities may differ a little: measured <= 0.005 on the dev frames."""
+    from irbis.models.bundle import ModelBundle
+    from irbis.predict import predict
+    from irbis.train import train
+    labels = tmp_path / "labels.csv"
+    rows = [(f"{sub}/{p.name}", sub) for sub in ("heron", "animl_Jaguar", "megadetector_samples")
+            for p in sorted((photos / sub).iterdir())]
+    labels.write_text("file,label\n" + "".join(f"{photos / f},{c}\n" for f, c in rows))
+    outs = {}
+    for trainer in ("sklearn", "spark"):
+        model = tmp_path / f"{trainer}.irbis"
+        report = train(labels, model, C=1.0, flip=False, catalog_path=tmp_path / "train.sqlite", trainer=trainer,
+                       engine=engine if trainer == "spark" else None)
+        assert report.classes == ["animl_Jaguar", "heron", "megadetector_samples"]
+        predict(model, photos, tmp_path / f"{trainer}.csv", catalog_path=tmp_path / "p.sqlite")
+        outs[trainer] = predicted(tmp_path / f"{trainer}.csv")
+    bundle = ModelBundle.load(tmp_path / "spark.irbis")
+    assert bundle.task == "multiclass" and bundle.metrics["trainer"] == "spark" and "thresholds" not in bundle.trust
+    assert bundle.classifier[-1].coef_.shape == (3, 1280)
+    same, diff = agreement(outs["spark"], outs["sklearn"])
+    assert same >= 0.95 and diff <= 0.05, (same, diff)
+
+
+@pytest.mark.slow
+def test_cli_train_trainer_spark_binary(quick_model, tmp_path):
+    """`irbis train --trainer spark` (binomial) writes a bundle `irbis predict` uses unchanged,
+    answering as the scikit-learn bundle of the same C; it says calibration is not available."""
+    model = tmp_path / "spark.irbis"
+    proc = run_cli("train", DEMO / "train" / "labels.csv", "--out", model, "--C", "1", "--no-flip", "--trainer",
+                   "spark", "--spark-master", "local[2]", "--quiet")
+    assert "--trainer spark: no cross-validation" in proc.stdout and "calibration: none" in proc.stdout, proc.stdout
+    outs = {}
+    for name, m in (("spark", model), ("sklearn", quick_model)):
+        run_cli("predict", m, DEMO / "test", "--out", tmp_path / f"{name}.csv", "--quiet",
+                "--catalog", tmp_path / "c.sqlite")
+        outs[name] = predicted(tmp_path / f"{name}.csv")
+    same, diff = agreement(outs["spark"], outs["sklearn"])
+    assert same >= 0.95 and diff <= 0.05, (same, diff)

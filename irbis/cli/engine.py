@@ -9,6 +9,9 @@ from typing import Iterator
 
 from ..options import EngineOptions, add_cli_options, from_cli
 
+PHOTOS_HELP = ("the photo folder; with --engine spark also a URL Spark reads itself (binaryFile): s3a://bucket/prefix, "
+               "hdfs://nn/path, file:///mnt/share/... (the driver opens no photo)")
+
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
     add_cli_options(p, EngineOptions)

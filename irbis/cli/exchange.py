@@ -196,6 +196,7 @@ def train_exchange(args, options, listener, engine) -> int:
         csv_path = write_labels_csv(labels, Path(tmp) / "labels.csv")
         result = train(csv_path, args.out, backbone=options.backbone, layer=options.layer, flip=options.flip,
                        catalog_path=args.catalog or catalog_path, runtime=options.runtime, listener=listener,
-                       C=options.C, crops=args.crops, engine=engine)
+                       C=options.C, crops=args.crops, engine=engine, trainer=options.trainer,
+                       spark_master=args.spark_master)
     print(result.summary())
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..ingest import DEFAULT_SEQUENCE_GAP_S
 from ..options import DecisionOptions, PredictOptions, TrainOptions, add_cli_options, from_cli
 from . import add_catalog_and_quiet, listener
-from .engine import add_engine_args, engine_from_args
+from .engine import PHOTOS_HELP, add_engine_args, engine_from_args
 from .exchange import add_exchange_options, ingest_exchange, train_exchange
 from .parquet import add_parquet_arg, write_features_parquet
 from .strips import add_read_strips_options, check_ocr, read_strips_after_ingest
@@ -30,10 +30,10 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("featurize", help="compute and cache features for a folder (optional: train and "
                                          "predict do it themselves)")
-    p.add_argument("photos_dir")
+    p.add_argument("photos_dir", help=PHOTOS_HELP)
     p.add_argument("--flip", action="store_true", help="also featurize horizontally flipped copies")
     add_parquet_arg(p, "the features")
-    add_cli_options(p, TrainOptions, skip=("flip", "C", "target_precision", "taxonomy"))
+    add_cli_options(p, TrainOptions, skip=("flip", "C", "target_precision", "taxonomy", "trainer"))
     add_catalog_and_quiet(p)
     add_engine_args(p)
     p.set_defaults(func=cmd_featurize)
@@ -61,7 +61,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="classify every photo of a folder with a model bundle (or imagenet-species)")
     p.add_argument("model", help="model bundle from `irbis train`, or imagenet-species (zero-shot species from the "
                                  "backbone's ImageNet head, with taxonomic rollup)")
-    p.add_argument("photos_dir")
+    p.add_argument("photos_dir", help=PHOTOS_HELP)
     p.add_argument("--out", required=True, help="predictions CSV to write")
     add_cli_options(p, PredictOptions)
     add_cli_options(p.add_argument_group("species answers (calibration, thresholds, rollup, geofence)"),
@@ -115,7 +115,7 @@ def cmd_featurize(args) -> int:
     from ..stages.featurize import FeaturizeSpec
     stage = FeaturizeSpec(args.backbone, args.layer, args.runtime, 1, (False, True) if args.flip else (False,)).build()
     with engine_from_args(args) as engine:
-        records = folder_records(args.photos_dir, args.catalog, progress=not args.quiet)
+        records = folder_records(args.photos_dir, args.catalog, progress=not args.quiet, engine=engine)
         table = compute_features(records, stage, engine, listener(args))
     featurizer = stage.featurizer
     print(f"{len(records)} photos: {table.computed} featurized, {table.cached} from cache, "
@@ -138,13 +138,16 @@ def cmd_train(args) -> int:
         common = dict(backbone=o.backbone, layer=o.layer, flip=o.flip, catalog_path=args.catalog,
                       runtime=o.runtime, listener=listener(args), C=o.C, engine=engine)
         if args.serengeti_metadata:
+            if o.trainer != "sklearn":
+                raise ValueError("--trainer spark trains single-label models (binary, multiclass), not the "
+                                 "Serengeti multilabel one")
             from ..multilabel import train_multilabel
             report = train_multilabel(args.labels_csv, args.serengeti_metadata, args.out, images_root=args.images,
                                       **common)
         else:
             from ..train import train
             report = train(args.labels_csv, args.out, crops=args.crops, target_precision=o.target_precision,
-                           taxonomy=o.taxonomy, **common)
+                           taxonomy=o.taxonomy, trainer=o.trainer, spark_master=args.spark_master, **common)
             from ..calibration import trust_summary
             print(report.summary())
             print(trust_summary(report.metrics.get("trust", {})))

@@ -7,7 +7,7 @@ import sys
 
 from ..options import DecisionOptions, RunOptions, add_cli_options, from_cli
 from . import add_catalog_and_quiet, listener
-from .engine import engine_from_args
+from .engine import PHOTOS_HELP, engine_from_args
 from .parquet import add_parquet_arg, write_detections_parquet
 
 
@@ -20,7 +20,7 @@ class _DeprecatedModel(argparse.Action):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("photos_dir")
+    p.add_argument("photos_dir", help=PHOTOS_HELP)
     p.add_argument("--out", required=True, help="MegaDetector batch JSON (format 1.6) to write")
     add_catalog_and_quiet(p)
     add_parquet_arg(p, "the detections (one row per box)")

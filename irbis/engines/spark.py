@@ -3,7 +3,9 @@
 How a map runs:
 
 * the records become a DataFrame ``(idx, record)`` (the record pickled), sliced into partitions
-  of at most ``partition_photos`` contiguous photos;
+  of at most ``partition_photos`` contiguous photos; records named by URL (``s3a://``,
+  ``file://``, ...) are read by the executors instead, through ``binaryFile``
+  (:mod:`irbis.engines.spark_files`), windows of photos at a time;
 * ``mapInPandas`` runs :func:`process_batches` on the executors: each Python worker rebuilds the
   stage once from its pickled ``stage.spec`` and runs the local engine's loop (one thread decodes
   ahead, inference photo by photo at batch 1), Arrow batches of ``batch_size`` photos; every error
@@ -31,7 +33,7 @@ import warnings
 from typing import Any, Iterator, Sequence
 
 from ..progress import Listener, Progress, emit
-from ..records import ImageRecord
+from ..records import ImageRecord, is_url
 from ..stages import Stage
 from . import Sink
 
@@ -154,11 +156,14 @@ def _stage_for(spec_blob: bytes) -> Stage:
     return stage
 
 
-def process_batches(spec_blob: bytes, batches: Iterator, decode_threads: int = 1, rows_per_batch: int = 8) -> Iterator:
+def process_batches(spec_blob: bytes, batches: Iterator, decode_threads: int = 1, rows_per_batch: int = 8,
+                    index: dict[str, list[tuple[int, bytes]]] | None = None) -> Iterator:
     """mapInPandas body: pandas batches of (idx, record) -> (idx, ok, result, error) rows.
 
     The local engine's loop on an executor: ``decode_threads`` decode ahead (Pillow releases the
-    GIL) while the task's thread runs inference photo by photo; every error is that photo's."""
+    GIL) while the task's thread runs inference photo by photo; every error is that photo's.
+    ``index`` (URL -> [(idx, pickled record)]): the batches are ``binaryFile`` rows (path, content)
+    instead, and each record carries its photo's bytes (:mod:`irbis.engines.spark_files`)."""
     quiet_pandas_warning()
     import pandas as pd
 
@@ -167,6 +172,10 @@ def process_batches(spec_blob: bytes, batches: Iterator, decode_threads: int = 1
     columns = ["idx", "ok", "result", "error"]
 
     def items() -> Iterator[tuple[int, ImageRecord]]:
+        if index is not None:
+            from .spark_files import file_items
+            yield from file_items(index, batches)
+            return
         for pdf in batches:
             for idx, blob in zip(pdf["idx"], pdf["record"], strict=True):
                 yield int(idx), pickle.loads(blob)
@@ -251,9 +260,45 @@ class SparkEngine:
         except Exception:  # Spark Connect has no SparkContext
             return 8
 
+    # -- photos read by URL (binaryFile): :mod:`irbis.engines.spark_files` -------------------------
+    def list_photos(self, url: str) -> list[tuple[str, int, float]]:
+        """(URL, size, modification time) of every photo below ``url``, as Spark lists them."""
+        from .spark_files import list_photos
+        return list_photos(self.spark, url)
+
+    def photo_metadata(self, urls: list[str]) -> dict[str, dict]:
+        """URL -> catalogue facts (hash, EXIF time, size, failure) of each file, read on the executors."""
+        from .spark_files import photo_metadata
+        return photo_metadata(self.spark, urls)
+
+    def _file_results(self, stage: Stage, records: Sequence[ImageRecord]) -> Iterator[tuple]:
+        """:meth:`results` for records named by URL: each window of photos is one Spark job over
+        ``binaryFile`` (the executors read the bytes); photos Spark skipped come back as failures."""
+        from .spark_files import photo_index, read_photos, unread
+        spark, spec_blob = self.spark, pickle.dumps(stage.spec, protocol=5)
+        threads, per_batch = self.decode_threads, self.batch_size
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(per_batch))
+        step = (self.window or 4 * self.parallelism()) * self.partition_photos
+        for first in range(0, len(records), step):
+            part = records[first:first + step]
+            index = photo_index(part, first)
+
+            def body(batches, index=index):
+                return process_batches(spec_blob, batches, threads, per_batch, index)
+
+            seen: set[int] = set()
+            files = read_photos(spark, list(dict.fromkeys(r.path for r in part)))
+            for row in _decode(files.mapInPandas(body, RESULT_SCHEMA).collect()):
+                seen.add(row[0])
+                yield row
+            yield from unread(range(first, first + len(part)), seen)
+
     def results(self, stage: Stage, records: Sequence[ImageRecord]) -> Iterator[tuple[int, bool, Any, str | None]]:
         """(index into records, ok, result, error) for every record, each once, in no set order."""
         if not records:
+            return
+        if is_url(records[0].path):
+            yield from self._file_results(stage, records)
             return
         from pyspark.sql.types import BinaryType, LongType, StructField, StructType
         spark = self.spark

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from ..catalog import Catalog
 from ..imageio import IMAGE_EXTENSIONS
+from ..records import is_url
 from .metadata import read_metadata
 from .sequences import build_sequences
 
@@ -102,6 +103,18 @@ def deployment_for(rel_path: str, root: Path, mapping: list[tuple[str, str, dict
     return root.name if parent in ("", ".") else parent
 
 
+def rebuild_sequences(catalog: Catalog, touched: set[str], sequence_gap_s: float) -> None:
+    """Sequences of the deployments touched (all of them when the gap changed); in a transaction."""
+    if catalog.get_meta("sequence_gap_s") != str(float(sequence_gap_s)):
+        touched |= set(catalog.deployments())
+        catalog.set_meta("sequence_gap_s", str(float(sequence_gap_s)))
+    offsets = catalog.deployments()
+    for dep in sorted(touched):
+        frames = [(r[0], r[1], r[2]) for r in catalog.iter_deployment_frames(dep)]
+        frame_rows, seq_rows = build_sequences(dep, frames, sequence_gap_s, offsets.get(dep, 0.0))
+        catalog.replace_sequences(dep, frame_rows, seq_rows)
+
+
 def ingest_folder(photos_dir: str | os.PathLike, catalog: Catalog,
                   sequence_gap_s: float = DEFAULT_SEQUENCE_GAP_S,
                   clock_offsets: dict[str, float] | None = None,
@@ -115,6 +128,9 @@ def ingest_folder(photos_dir: str | os.PathLike, catalog: Catalog,
     ``deployment_map``: (folder or file, deployment, extra) rows as :func:`read_deployment_map`
     returns them, instead of a CSV (e.g. from a Camtrap DP package).
     """
+    if is_url(str(photos_dir)):
+        raise IngestError(f"{photos_dir} is a URL: photos read by URL need the spark engine (--engine spark on "
+                          f"featurize, detect, run, predict); give a folder of this machine otherwise")
     root = Path(photos_dir).resolve()
     if not root.is_dir():
         raise IngestError(f"not a folder: {photos_dir}")
@@ -173,14 +189,7 @@ def ingest_folder(photos_dir: str | os.PathLike, catalog: Catalog,
                                   f"{sorted(catalog.deployments())}")
             if catalog.set_deployment(name, offset):
                 touched.add(name)
-        if catalog.get_meta("sequence_gap_s") != str(float(sequence_gap_s)):
-            touched |= set(catalog.deployments())
-            catalog.set_meta("sequence_gap_s", str(float(sequence_gap_s)))
-        offsets = catalog.deployments()
-        for dep in sorted(touched):
-            frames = [(r[0], r[1], r[2]) for r in catalog.iter_deployment_frames(dep)]
-            frame_rows, seq_rows = build_sequences(dep, frames, sequence_gap_s, offsets.get(dep, 0.0))
-            catalog.replace_sequences(dep, frame_rows, seq_rows)
+        rebuild_sequences(catalog, touched, sequence_gap_s)
 
     records = catalog.images(root) if whole_folder else catalog.images(paths=[str(f) for f in files])
     report.failures = {r.rel_path: r.failure for r in records if r.failure}

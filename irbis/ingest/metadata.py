@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import warnings
 from datetime import datetime
@@ -72,9 +74,30 @@ def read_metadata(path: str | os.PathLike) -> dict:
     except OSError as exc:
         out["failure"] = entry_problem(path) or f"cannot read file: {exc.strerror or exc}"
         return out
+    return _header(path, out)
+
+
+def read_metadata_bytes(data: bytes, mtime: float | None = None) -> dict:
+    """:func:`read_metadata` of a file's bytes already read (photos the spark engine reads by URL)."""
+    out: dict = {"size": len(data), "mtime": mtime, "sha256": None, "failure": None,
+                 "datetime_original": None, "make": None, "model": None, "serial": None,
+                 "width": None, "height": None, "orientation": None}
+    if not data:
+        out["failure"] = "empty file (0 bytes)"
+        return out
+    if len(data) > MAX_FILE_BYTES:
+        out["failure"] = (f"file too large: {len(data) / 2**20:.0f} MB exceeds the "
+                          f"{MAX_FILE_BYTES / 2**20:.0f} MB limit")
+        return out
+    out["sha256"] = hashlib.sha256(data).hexdigest()
+    return _header(io.BytesIO(data), out)
+
+
+def _header(fp, out: dict) -> dict:
+    """Size, EXIF and the pixel limit from the image header (no pixels decoded) into ``out``."""
     try:
         with warnings.catch_warnings(action="ignore", category=Image.DecompressionBombWarning), \
-                Image.open(path) as im:
+                Image.open(fp) as im:
             out["width"], out["height"] = im.size
             exif = im.getexif()
             sub = exif.get_ifd(EXIF_IFD)

@@ -7,7 +7,9 @@ The contract every stage keeps, so any engine (:mod:`irbis.engines`) can drive i
   themselves hold locks and ONNX sessions and are never pickled;
 * ``id`` names the models and settings behind its results: it keys feature caches and run journals;
 * ``prepare(record)`` is the CPU half (decode, resize): thread-safe, it raises
-  :class:`irbis.imageio.ImageReadError` for a photo that cannot be used;
+  :class:`irbis.imageio.ImageReadError` for a photo that cannot be used. It decodes
+  ``record.source``: the file at ``record.path``, or the bytes an engine already read (the spark
+  engine's ``binaryFile`` input), through :func:`irbis.imageio.open_image` either way;
 * ``run(batch)`` is the inference half: a list of what ``prepare`` returned -> one result each.
   An exception here is a failure of that photo ("<failure_label> failed: ..."), not of the run.
 

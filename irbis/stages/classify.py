@@ -73,7 +73,7 @@ class ImageClassifier:
 
     # -- CPU half ------------------------------------------------------------------------
     def prepare(self, record: ImageRecord) -> np.ndarray:
-        return self.featurizer.prepare(record.path)[0]
+        return self.featurizer.prepare(record.source)[0]
 
     def prepare_image(self, image: Image.Image) -> np.ndarray:
         """An upright RGB image in memory -> the backbone's network input (3, H, W)."""

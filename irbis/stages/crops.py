@@ -59,7 +59,7 @@ class CropFeaturizeStage:
         return f"{self.features.id}/crop:{self.detector.id}/m{self.spec.margin:g}"
 
     def prepare(self, record: ImageRecord) -> Decoded:
-        item, meta = self.detector.prepare(record.path)
+        item, meta = self.detector.prepare(record.source)
         return Decoded((item, meta), decoded_sha256(meta.image))
 
     def run(self, batch: Sequence) -> list[Features]:

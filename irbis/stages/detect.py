@@ -33,7 +33,7 @@ from PIL import Image
 
 from ..config import irbis_home
 from ..hashing import content_hash
-from ..imageio import open_image
+from ..imageio import PhotoSource, open_image
 from ..models.onnx_runtime import RUNTIMES, choose_runtime, open_session, run_per_image  # noqa: F401
 from ..models.yolox import load_megadetector_lite, megadetector_lite_weights, nms
 from ..records import ANIMAL
@@ -138,7 +138,7 @@ class Detector:
                 + ("/strips-masked" if self.mask_strips else ""))
 
     # -- CPU half ------------------------------------------------------------------------
-    def prepare(self, path: str | os.PathLike) -> tuple[np.ndarray, DetectMeta]:
+    def prepare(self, path: PhotoSource) -> tuple[np.ndarray, DetectMeta]:
         """Decode ``path`` upright, letterbox it; raises ImageReadError for unusable files."""
         # Draft-decode (JPEG 1/2, 1/4, 1/8) keeping the short side, hence the long side, >= the
         # input size; verified crops get twice that resolution.

@@ -11,7 +11,6 @@ graph exported once from the torch module and cached under the irbis home) or to
 from __future__ import annotations
 
 import math
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from ..config import irbis_home
-from ..imageio import DRAFT_FACTOR, decoded_sha256, load_network_input, network_input, open_image
+from ..imageio import DRAFT_FACTOR, PhotoSource, decoded_sha256, load_network_input, network_input, open_image
 from ..models.onnx_runtime import RUNTIMES, choose_runtime, open_session, run_per_image  # noqa: F401
 from ..models.registry import BackboneError, BackboneSpec, load_module, resolve_backbone
 from ..records import ImageRecord
@@ -75,7 +74,7 @@ class Featurizer:
         return f"{self.spec.id}/{self.layer}/draft{DRAFT_FACTOR:g}"
 
     # -- CPU half ------------------------------------------------------------------------
-    def prepare(self, path: str | os.PathLike, flips: tuple[bool, ...] = (False,)) -> list[np.ndarray]:
+    def prepare(self, path: PhotoSource, flips: tuple[bool, ...] = (False,)) -> list[np.ndarray]:
         """Decode ``path`` and return one network input per flip; raises ImageReadError."""
         return load_network_input(path, self.prep, flips)
 
@@ -153,7 +152,7 @@ class FeaturizeStage:
     def prepare(self, record: ImageRecord) -> Decoded:
         """One network input per flip, decoded from one read of the file (hash included)."""
         f = self.featurizer
-        im = open_image(record.path, min_short_side=math.ceil(DRAFT_FACTOR * f.prep.resize_short))
+        im = open_image(record.source, min_short_side=math.ceil(DRAFT_FACTOR * f.prep.resize_short))
         return Decoded([network_input(im, f.prep, flip=x) for x in self.spec.flips], decoded_sha256(im))
 
     def run(self, batch: Sequence[list[np.ndarray]]) -> list[Features]:

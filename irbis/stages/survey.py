@@ -52,7 +52,7 @@ class SurveyStage:
         return s.threshold if s.classify_threshold is None else s.classify_threshold
 
     def prepare(self, record: ImageRecord):
-        item, meta = self.detector.prepare(record.path)
+        item, meta = self.detector.prepare(record.source)
         return Decoded((item, meta, meta.image), decoded_sha256(meta.image))
 
     def run(self, batch: Sequence) -> list[list[Detection]]:

@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from ..geometry import square_crop, suppress_contained  # noqa: F401  (square_crop re-exported for benches)
-from ..imageio import Preprocessing, network_input, open_image
+from ..imageio import PhotoSource, Preprocessing, network_input, open_image
 from ..models.yolox import nms
 from ..records import ANIMAL, PERSON, VEHICLE  # noqa: F401
 from .detect import DetectMeta, Detector, content_size, letterbox
@@ -226,7 +226,7 @@ class VerifiedDetector:
         masked = "/strips-masked" if self.mask_strips else ""
         return f"{self.detectors[0].id.split('/')[0]}/{sizes}/{self.verifier.id}{masked}"
 
-    def prepare(self, path: str | os.PathLike) -> tuple[list[np.ndarray], DetectMeta]:
+    def prepare(self, path: PhotoSource) -> tuple[list[np.ndarray], DetectMeta]:
         """Decode ``path`` upright and letterbox it for every input size; raises ImageReadError."""
         im = open_image(path, min_short_side=max(self.sizes))
         seen = im
