@@ -184,9 +184,9 @@ class ExplainStage:
         prep = self.classifier.prep
         dets = list(getattr(record, "detections", ()) or ())
         if dets:
-            im = open_image(record.path)     # full resolution: crops of small boxes need the pixels
+            im = open_image(record.source)     # full resolution: crops of small boxes need the pixels
         else:
-            im = open_image(record.path, min_short_side=math.ceil(DRAFT_FACTOR * prep.resize_short))
+            im = open_image(record.source, min_short_side=math.ceil(DRAFT_FACTOR * prep.resize_short))
         inputs: list = []
         if dets:
             for det in dets:
