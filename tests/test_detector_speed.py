@@ -89,3 +89,14 @@ def test_trusted_boxes_skip_the_crop_check(kit):
     # ... unless boxes that sure are trusted without it.
     assert [d for d in trusting.detect(td.LANDMARK) if d["category"] == "1"]
     assert DetectMeta(1, 1, (1, 1)).side is None
+
+
+def test_registry_defaults_run_the_side_detector_ahead_and_int8_is_a_named_option(kit):
+    from irbis.stages.detectors import resolve_detector
+    td._weights()
+    default, fast = resolve_detector("megadetector-lite"), resolve_detector("megadetector-lite-fast")
+    int8, fast8 = resolve_detector("megadetector-lite-int8"), resolve_detector("megadetector-lite-fast-int8")
+    assert default.side_in_prepare and fast.side_in_prepare and fast.sizes == (640,)
+    assert not any(d.int8 or d.rect for d in default.detectors)      # the float square graphs, as measured
+    assert all(d.int8 for d in int8.detectors) and int8.sizes == (640, 1280) and fast8.sizes == (640,)
+    assert "/int8" in int8.id and "/int8" not in default.id
