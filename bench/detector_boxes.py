@@ -169,6 +169,11 @@ def variants():
         yield f"S  P, 1280 pass only when 640's best < {lb}", dict(
             sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, large_below=lb)
     yield "F  -fast: 640 + merge parts + grow + sure", dict(sizes=(640,), fusion="wbf", options=sure, parts="grow")
+    for area in (0.005, 0.01, 0.02):
+        for conf in (0.5, 0.65):
+            yield f"V  S 0.7 (v2 default), drop animal boxes < {area:.1%} of the frame scored < {conf}", dict(
+                sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416,
+                large_below=0.7, small=(area, conf))
     for trust in (0.6, 0.7, 0.8, 0.9):
         yield f"T  S 0.7 (v2 default), no crop check for boxes >= {trust}", dict(
             sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, large_below=0.7,
@@ -179,7 +184,7 @@ def variants():
 
 def run_variant(bench: Bench, f: str, sizes, fusion: str, options: VerifyOptions, parts: str | None,
                 borrowed: float = 0.0, grow: dict | None = None, people: int = 0,
-                large_below: float = 1.1, trust: float = 1.1) -> list[dict]:
+                large_below: float = 1.1, trust: float = 1.1, small: tuple[float, float] = (0.0, 0.0)) -> list[dict]:
     per = [bench.dets(sizes[0], f)]
     if max((d["conf"] for d in per[0]), default=0.0) < large_below:  # later passes only where unsure
         per += [bench.dets(s, f) for s in sizes[1:]]
@@ -196,6 +201,8 @@ def run_variant(bench: Bench, f: str, sizes, fusion: str, options: VerifyOptions
     if parts is None:
         return suppress_contained(kept, options.containment)
     dets = merge_parts(kept, raw if parts == "grow" else (), options.containment, **(grow or {}))
+    dets = [d for d in dets if d["category"] != ANIMAL or d["bbox"][2] * d["bbox"][3] >= small[0]
+            or d["conf"] >= small[1]]
     if people:
         dets = merge_people(dets, people_dets(bench, people, f))
     return dets
