@@ -52,6 +52,7 @@ def test_rect_and_int8_graphs_find_the_jaguar_where_the_square_float_graph_does(
 
 def test_int8_graph_is_quantized_and_finds_the_heron(detectors):
     import onnx
+
     from irbis.stages.detect_v2 import FusedDetector
     d = detectors["int8"]
     d.detect(td.HERON / "20210531082538-RCNX0031.JPG")      # a 4:3 frame: the 640 x 480 graph
