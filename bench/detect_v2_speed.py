@@ -92,7 +92,8 @@ def interleaved(args) -> int:
 
 
 def pipelined(args) -> int:
-    """`irbis run`'s work in process, detectors in turn on the same chunks of photos.
+    """`irbis run`'s work in process, detectors in turn on the same chunks of photos (the order
+    rotating from chunk to chunk: the first after a switch was measured slower).
 
     Per chunk and detector: the local engine's decode thread runs ``prepare`` ahead while this
     thread detects and classifies every animal box >= 0.2 with a bundle (as ``irbis run``,
@@ -120,9 +121,11 @@ def pipelined(args) -> int:
             d.run(*[[x] for x in d.prepare(photos[0])])
         seconds = dict.fromkeys(names, 0.0)
         boxes = dict.fromkeys(names, 0)
-        for start in range(0, len(photos), args.chunk):
+        for c, start in enumerate(range(0, len(photos), args.chunk)):
             chunk = photos[start:start + args.chunk]
-            for n, d in detectors.items():
+            turn = names[c % len(names):] + names[:c % len(names)]   # whoever goes first changes every chunk
+            for n in turn:
+                d = detectors[n]
                 t = time.perf_counter()
                 for _, (item, meta), _ in map_prepared(chunk, d.prepare, 1):
                     image = meta.image
