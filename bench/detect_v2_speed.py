@@ -77,17 +77,22 @@ def interleaved(args) -> int:
         for d in detectors.values():
             d.run(*[[x] for x in d.prepare(photos[0])])  # export ONNX graphs, load weights
         seconds = dict.fromkeys(names, 0.0)
-        for p in photos:
-            for n, d in detectors.items():
-                t = time.perf_counter()
+        cpu = dict.fromkeys(names, 0.0)   # CPU seconds of this process: what other jobs' load does not add
+        for j, p in enumerate(photos):
+            for n in names[j % len(names):] + names[:j % len(names)]:   # the first in turn rotates
+                d = detectors[n]
+                t, c = time.perf_counter(), time.process_time()
                 item, meta = d.prepare(p)
                 d.run([item], [meta])
                 seconds[n] += time.perf_counter() - t
+                cpu[n] += time.process_time() - c
     print(f"\ndetectors in turn, photo by photo, one thread, {args.n} photos 2048x1536; load average "
           f"{load0[0]:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores)")
-    print(f"{'detector':28s} {'s/photo':>8s} {'photos/s':>9s} {'vs ' + names[0]:>28s}")
+    print(f"{'detector':28s} {'s/photo':>8s} {'photos/s':>9s} {'vs ' + names[0]:>14s} {'CPU s/photo':>12s}"
+          f" {'CPU vs ' + names[0]:>18s}")
     for n in names:
-        print(f"{n:28s} {seconds[n] / args.n:8.2f} {args.n / seconds[n]:9.2f} {seconds[names[0]] / seconds[n]:27.2f}x")
+        print(f"{n:28s} {seconds[n] / args.n:8.2f} {args.n / seconds[n]:9.2f} {seconds[names[0]] / seconds[n]:13.2f}x"
+              f" {cpu[n] / args.n:12.3f} {cpu[names[0]] / cpu[n]:17.2f}x")
     return 0
 
 
