@@ -121,8 +121,8 @@ class Detector:
     mask_strips : fill the camera's info bars black before detection (it fires on them).
     rect : rectangular canvas (:func:`canvas_size`; 640 x 480 for 4:3) instead of the square;
         one graph per canvas shape.
-    int8 : ONNX Runtime with the graph quantized to INT8 (:mod:`irbis.models.int8`), about 2x
-        faster; boxes move slightly.
+    int8 : ONNX Runtime with the graph quantized to INT8 (:mod:`irbis.models.int8`): the network
+        about 2x faster; scores and boxes move.
 
     Example
     -------

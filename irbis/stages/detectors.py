@@ -6,7 +6,8 @@
 * ``megadetector-lite-fast``: the same at 640 px only; about 4x less animal-detector work,
   misses more small and far animals.
 * ``megadetector-lite-int8``, ``megadetector-lite-fast-int8``: the same with the animal network
-  quantized to INT8 (:mod:`irbis.models.int8`): faster, boxes move a little (README, "Detector speed").
+  quantized to INT8 (:mod:`irbis.models.int8`): the network 2x faster, scores and boxes move; as
+  whole detectors only ``-fast-int8`` is faster (README, "Detector speed").
 * ``megadetector-lite-v1``, ``megadetector-lite-fast-v1``: the previous defaults (NMS across
   passes, no side detector), for comparison.
 * ``megadetector-lite-raw``: the network alone at 640 px, score >= 0.25, no verification (one
