@@ -7,7 +7,7 @@ in ONNX Runtime's own calibration-cache format; a user's machine quantizes its e
 graph with them, needing no photos. The head's box decoding (sigmoid, exp, grid offsets) and
 the three prediction convolutions stay float: quantized, every box moved.
 
-Measured with ``bench/detect_v2_speed.py --levers`` and ``bench/detector_boxes.py --detectors``
+Measured with ``bench/detect_v2_speed.py --interleaved`` and ``bench/detector_boxes.py --levers``
 (README, "Detector speed").
 """
 
