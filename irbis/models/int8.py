@@ -37,9 +37,14 @@ def decode_nodes(model) -> list[str]:
 
 def _quantize(fp32: Path, out: Path, cache: Path, reader=None) -> None:
     """fp32 graph -> QDQ INT8 graph at ``out``; ranges from ``cache`` (or measured with ``reader``)."""
+    import inspect
+
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+    if "calibration_cache_path" not in inspect.signature(quantize_static).parameters:
+        raise RuntimeError("this onnxruntime cannot quantize with stored activation ranges "
+                           "(quantize_static has no calibration_cache_path); onnxruntime 1.32 can")
     with tempfile.TemporaryDirectory(prefix="irbis-int8-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32), str(pre))
