@@ -169,11 +169,22 @@ def variants():
         yield f"S  P, 1280 pass only when 640's best < {lb}", dict(
             sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, large_below=lb)
     yield "F  -fast: 640 + merge parts + grow + sure", dict(sizes=(640,), fusion="wbf", options=sure, parts="grow")
+    for area in (0.005, 0.01, 0.02):
+        for conf in (0.5, 0.65):
+            yield f"V  S 0.7 (v2 default), drop animal boxes < {area:.1%} of the frame scored < {conf}", dict(
+                sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416,
+                large_below=0.7, small=(area, conf))
+    for trust in (0.6, 0.7, 0.8, 0.9):
+        yield f"T  S 0.7 (v2 default), no crop check for boxes >= {trust}", dict(
+            sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, large_below=0.7,
+            trust=trust)
+        yield f"U  R (v2 -fast), no crop check for boxes >= {trust}", dict(
+            sizes=(640,), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, trust=trust)
 
 
 def run_variant(bench: Bench, f: str, sizes, fusion: str, options: VerifyOptions, parts: str | None,
                 borrowed: float = 0.0, grow: dict | None = None, people: int = 0,
-                large_below: float = 1.1) -> list[dict]:
+                large_below: float = 1.1, trust: float = 1.1, small: tuple[float, float] = (0.0, 0.0)) -> list[dict]:
     per = [bench.dets(sizes[0], f)]
     if max((d["conf"] for d in per[0]), default=0.0) < large_below:  # later passes only where unsure
         per += [bench.dets(s, f) for s in sizes[1:]]
@@ -181,13 +192,17 @@ def run_variant(bench: Bench, f: str, sizes, fusion: str, options: VerifyOptions
     v = bench.verifiers[options.land_vertebrates_only]
     v.options = options
     cands = v.candidates(raw)
-    scores = bench.crop_scores(f, cands, options) if cands else np.zeros((0, 5))
-    kept = v.classify(cands, scores)
+    checked = [c for c in cands if c["conf"] < trust]
+    scores = bench.crop_scores(f, checked, options) if checked else np.zeros((0, 5))
+    kept = sorted(v.classify(checked, scores) + [dict(c, category=ANIMAL) for c in cands if c["conf"] >= trust],
+                  key=lambda d: -d["conf"])
     if borrowed:
         kept = drop_borrowed(kept, {tuple(c["bbox"]): c["conf"] for c in cands}, options.margin, borrowed)
     if parts is None:
         return suppress_contained(kept, options.containment)
     dets = merge_parts(kept, raw if parts == "grow" else (), options.containment, **(grow or {}))
+    dets = [d for d in dets if d["category"] != ANIMAL or d["bbox"][2] * d["bbox"][3] >= small[0]
+            or d["conf"] >= small[1]]
     if people:
         dets = merge_people(dets, people_dets(bench, people, f))
     return dets
@@ -214,6 +229,8 @@ def main() -> int:
     ap.add_argument("--variants", help="comma-separated variant prefixes to run (default: all)")
     ap.add_argument("--cache", help="pickle file keeping raw detections and crop probabilities between runs")
     ap.add_argument("--dump", help="write every variant's boxes per photo to this JSON file")
+    ap.add_argument("--levers", help="instead of the variants: whole detectors, registry names or "
+                                     "bench/detect_v2_speed.py lever specs (v2+rect+int8,...), each on every photo")
     args = ap.parse_args()
     os.environ.setdefault("IRBIS_HOME", tempfile.mkdtemp(prefix="irbis-bench-"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -229,6 +246,8 @@ def main() -> int:
         md_truth = load_md_samples(Path(args.data))
         truth.update(md_truth)
         sets["mdboxed"] = sorted(md_truth)
+        if args.levers:
+            return run_levers(args.levers.split(","), sets, truth, args.dump)
         bench = Bench()
         if args.cache and Path(args.cache).exists():
             with open(args.cache, "rb") as fh:
@@ -236,37 +255,65 @@ def main() -> int:
                 PEOPLE.update(people)
         dump, per_set = {}, []
         chosen = [p.strip() for p in args.variants.split(",")] if args.variants else None
-        print(f"{'variant':56s} {'heron P/R AP50 box/an':>26s} {'jaguar vs MDv5':>26s} {'proxy':>26s}"
-              f" {'MD samples vs red boxes':>26s}"
-              f" {'recall':>7s} {'FP':>6s} {'proxyFP':>7s}  person boxes")
+        print(HEADER)
         for label, cfg in variants():
             if chosen and not any(label.startswith(c) for c in chosen):
                 continue
             out = {f: run_variant(bench, f, **cfg) for fs in sets.values() for f in fs}
             dump[label] = out
-            cols = []
-            for n in ("heron", "jaguar", "proxy", "mdboxed"):
-                m = box_metrics({f: out[f] for f in sets[n]}, truth)
-                cols.append(f"{m['P']:.2f}/{m['R']:.2f} {m['AP50']:.3f} {m['per_animal']:.2f} ({m['tp']}/{m['true']})")
-
-            def found(n, cat=ANIMAL, out=out):
-                return sum(any(d["category"] == cat for d in out[f]) for f in sets[n])
-            rec = sum(found(n) for n in ANIMAL_SETS) / sum(len(sets[n]) for n in ANIMAL_SETS)
-            fp = sum(found(n) for n in EMPTY_SETS) / sum(len(sets[n]) for n in EMPTY_SETS)
-            pfp = found("proxyempty") / max(1, len(sets["proxyempty"]))
-            people = " ".join(f"{n}={found(n, PERSON)}" for n in sets if found(n, PERSON))
-            print(f"{label:56s} " + " ".join(f"{c:>26s}" for c in cols)
-                  + f" {rec:7.1%} {fp:6.1%} {pfp:7.1%}  {people}", flush=True)
-            per_set.append(f"{label[:56]:56s} " + " ".join(f"{n}={found(n)}/{len(sets[n])}" for n in sets))
+            per_set.append(report(label, out, sets, truth))
         if args.cache:
             with open(args.cache, "wb") as fh:
                 pickle.dump((bench.raw, bench.probs, PEOPLE), fh)
         if args.dump:
             Path(args.dump).write_text(json.dumps({"truth": truth, "sets": sets, "variants": dump}))
-        print("\nphotos with an animal box per set:\n" + "\n".join(per_set))
-        print("\ncolumns: P/R at IoU >= 0.5 and conf >= 0.2, AP50, animal boxes per true animal (matched/true);"
-              f" recall: photos of {'+'.join(ANIMAL_SETS)} with an animal box; FP: photos of"
-              f" {'+'.join(EMPTY_SETS)} with one; proxyFP: proxy frames without an animal with one.")
+        footer(per_set)
+    return 0
+
+
+HEADER = (f"{'variant':56s} {'heron P/R AP50 box/an':>26s} {'jaguar vs MDv5':>26s} {'proxy':>26s}"
+          f" {'MD samples vs red boxes':>26s} {'recall':>7s} {'FP':>6s} {'proxyFP':>7s}  person boxes")
+
+
+def report(label: str, out: dict[str, list[dict]], sets: dict[str, list[str]], truth: dict) -> str:
+    """Print one variant's row; return its photos-with-an-animal-box per set."""
+    cols = []
+    for n in ("heron", "jaguar", "proxy", "mdboxed"):
+        m = box_metrics({f: out[f] for f in sets[n]}, truth)
+        cols.append(f"{m['P']:.2f}/{m['R']:.2f} {m['AP50']:.3f} {m['per_animal']:.2f} ({m['tp']}/{m['true']})")
+
+    def found(n, cat=ANIMAL):
+        return sum(any(d["category"] == cat for d in out[f]) for f in sets[n])
+    rec = sum(found(n) for n in ANIMAL_SETS) / sum(len(sets[n]) for n in ANIMAL_SETS)
+    fp = sum(found(n) for n in EMPTY_SETS) / sum(len(sets[n]) for n in EMPTY_SETS)
+    pfp = found("proxyempty") / max(1, len(sets["proxyempty"]))
+    people = " ".join(f"{n}={found(n, PERSON)}" for n in sets if found(n, PERSON))
+    print(f"{label:56s} " + " ".join(f"{c:>26s}" for c in cols)
+          + f" {rec:7.1%} {fp:6.1%} {pfp:7.1%}  {people}", flush=True)
+    return f"{label[:56]:56s} " + " ".join(f"{n}={found(n)}/{len(sets[n])}" for n in sets)
+
+
+def footer(per_set: list[str]) -> None:
+    print("\nphotos with an animal box per set:\n" + "\n".join(per_set))
+    print("\ncolumns: P/R at IoU >= 0.5 and conf >= 0.2, AP50, animal boxes per true animal (matched/true);"
+          f" recall: photos of {'+'.join(ANIMAL_SETS)} with an animal box; FP: photos of"
+          f" {'+'.join(EMPTY_SETS)} with one; proxyFP: proxy frames without an animal with one.")
+
+
+def run_levers(specs: list[str], sets: dict[str, list[str]], truth: dict, dump_path: str | None) -> int:
+    """Whole detectors (registry names or lever specs) on every photo, one row each."""
+    from detect_v2_speed import lever_detector
+    print(HEADER)
+    per_set, dump = [], {}
+    photos = sorted({f for fs in sets.values() for f in fs})
+    for spec in specs:
+        det = lever_detector(spec, threads=1)
+        out = {f: det.detect(f) for f in photos}
+        dump[spec] = out
+        per_set.append(report(spec, out, sets, truth))
+    footer(per_set)
+    if dump_path:
+        Path(dump_path).write_text(json.dumps({"truth": truth, "sets": sets, "variants": dump}))
     return 0
 
 

@@ -77,6 +77,7 @@ class RunOptions(EngineOptions):
     """Settings of ``irbis detect`` / ``irbis run`` and of a batch-API job."""
 
     detector: str = option(DEFAULT_DETECTOR, "detector: megadetector-lite (default, offline), megadetector-lite-fast, "
+                           "megadetector-lite-int8, megadetector-lite-fast-int8 (INT8 network), "
                            "megadetector-lite-raw, MDV5A, MDV5B, MDV1000-REDWOOD or a MegaDetector .pt file",
                            metavar="NAME|PATH")
     threshold: float = option(DEFAULT_THRESHOLD, "detection confidence kept in the output; photos without a box at "

@@ -77,10 +77,10 @@ def test_torch_and_onnx_agree(onnx640):
     x, meta = onnx640.prepare(path)
     assert x.shape == (3, 640, 640) and x.dtype == np.float32 and x.max() > 1.0  # 0-255, not normalised
     raw_onnx, raw_torch = onnx640.forward(x[None]), eager.forward(x[None])
-    scores = raw_torch[0, :, 4] * raw_torch[0, :, 5]
+    scores = raw_torch[0][:, 4] * raw_torch[0][:, 5]
     top = scores > 0.05
     assert top.any()
-    np.testing.assert_allclose(raw_onnx[0, top], raw_torch[0, top], rtol=1e-3, atol=0.05)
+    np.testing.assert_allclose(raw_onnx[0][top], raw_torch[0][top], rtol=1e-3, atol=0.05)
     a, b = onnx640.run(x[None], [meta])[0], eager.run(x[None], [meta])[0]
     assert len(a) == len(b) >= 1
     for da, db in zip(a, b):

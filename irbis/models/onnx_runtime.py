@@ -47,15 +47,16 @@ def remove_stale_exports(path: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def export_onnx(module: torch.nn.Module, resolution: int, path: Path) -> None:
-    """Export ``module`` for a (1, 3, res, res) input; written atomically."""
+def export_onnx(module: torch.nn.Module, resolution: int | tuple[int, int], path: Path) -> None:
+    """Export ``module`` for a (1, 3, res, res) input (or (1, 3, H, W) for res = (H, W)); written atomically."""
+    h, w = resolution if isinstance(resolution, tuple) else (resolution, resolution)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_exports(path)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module.eval(), (torch.zeros(1, 3, resolution, resolution),), str(tmp),
+            torch.onnx.export(module.eval(), (torch.zeros(1, 3, h, w),), str(tmp),
                               input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
         os.replace(tmp, path)
     except BaseException:       # disk full, killed export: leave no partial graph behind
@@ -63,7 +64,8 @@ def export_onnx(module: torch.nn.Module, resolution: int, path: Path) -> None:
         raise
 
 
-def open_session(path: Path, make_module: Callable[[], torch.nn.Module], resolution: int, threads: int = 1):
+def open_session(path: Path, make_module: Callable[[], torch.nn.Module], resolution: int | tuple[int, int],
+                 threads: int = 1):
     """An inference session for the graph at ``path``, exporting ``make_module()`` first if needed.
 
     Raises :class:`~irbis.faults.ModelLoadError` (a fault of the machine, which stops a run) when

@@ -15,6 +15,13 @@ what happens between and after:
 4. YOLOv3-tiny COCO (:mod:`irbis.stages.people`) adds person and vehicle boxes, replacing the
    animal pipeline's boxes it matches.
 
+Speed (issue 10, README "Detector speed"): ``prepare`` decodes once for every pass, letterboxes
+only the first pass (later passes on demand, in ``run``, for the photos that need them) and can
+run the side detector there too (``side_in_prepare``: on the engine's decode thread, beside the
+animal network on the inference thread); ``rect`` and ``int8`` choose the animal network's
+canvas and graph (:class:`~irbis.stages.detect.Detector`); ``trust_conf`` skips the crop check
+for boxes the network is that sure of.
+
 Choices were made with ``bench/detector_boxes.py`` on the dev sets (README, "Detectors").
 """
 
@@ -26,8 +33,10 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..imageio import open_image
+from ..records import ANIMAL
 from .box_fusion import drop_borrowed, fuse_passes, merge_parts
-from .detect import DetectMeta
+from .detect import DetectMeta, content_size
 from .people import PeopleDetector, merge_people
 from .verify_boxes import VerifiedDetector, VerifyOptions
 
@@ -48,6 +57,10 @@ class FusedDetector(VerifiedDetector):
         this high (1.1: always).
     borrowed_below : drop animal boxes the network scores below this whose crop holds a surer
         animal box (:func:`~irbis.stages.box_fusion.drop_borrowed`).
+    rect, int8 : rectangular canvases, INT8 graph (:class:`~irbis.stages.detect.Detector`).
+    side_in_prepare : run the side detector in ``prepare`` (the decode thread) instead of ``run``.
+    trust_conf : boxes the network scores at least this are animals without a crop check
+        (1.1: every box is checked).
 
     Example
     -------
@@ -58,17 +71,32 @@ class FusedDetector(VerifiedDetector):
     def __init__(self, sizes: Sequence[int] = (640, 1280), runtime: str = "auto", threads: int = 1,
                  options: VerifyOptions = V2_OPTIONS, people: PeopleDetector | None = None,
                  fusion_iou: float = 0.55, grow: bool = True, borrowed_below: float = 0.2,
-                 large_below: float = 0.7, mask_strips: bool = False):
-        super().__init__(sizes=sizes, runtime=runtime, threads=threads, options=options, mask_strips=mask_strips)
+                 large_below: float = 0.7, mask_strips: bool = False, rect: bool = False, int8: bool = False,
+                 side_in_prepare: bool = False, trust_conf: float = 1.1):
+        super().__init__(sizes=sizes, runtime=runtime, threads=threads, options=options, mask_strips=mask_strips,
+                         rect=rect, int8=int8)
         self.people, self.fusion_iou, self.grow, self.borrowed_below = people, fusion_iou, grow, borrowed_below
-        self.large_below = large_below
+        self.large_below, self.side_in_prepare, self.trust_conf = large_below, side_in_prepare, trust_conf
 
     @property
     def id(self) -> str:
         people = f"/{self.people.id}" if self.people else ""
         return (f"v2/{super().id}/sure{self.verifier.options.sure_conf:g}-{self.verifier.options.sure_mass:g}"
                 f"/wbf{self.fusion_iou:g}{'/grow' if self.grow else ''}/b{self.borrowed_below:g}"
-                f"/lb{self.large_below:g}{people}")
+                f"/lb{self.large_below:g}{'' if self.trust_conf > 1 else f'/trust{self.trust_conf:g}'}{people}")
+
+    def prepare(self, path: str | os.PathLike) -> tuple[list[np.ndarray], DetectMeta]:
+        """Decode ``path`` upright once; letterbox it for the first pass (later passes: in ``run``,
+        only where needed); with ``side_in_prepare`` the side detector's boxes too."""
+        im = open_image(path, min_short_side=max(self.sizes))
+        seen = None
+        if self.mask_strips:       # the detector must not fire on the info strip; crops keep the pixels
+            from .strip_ocr import mask_strip_bands
+            seen = mask_strip_bands(im)
+        meta = DetectMeta(im.width, im.height, content_size(im.width, im.height, self.sizes[0]), im, seen)
+        if self.side_in_prepare and self.people is not None:
+            meta.side = self.people.detect(im)
+        return [self.detectors[0].letterbox(seen or im)[0]], meta
 
     def raw(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
         """Unverified candidates per photo, the passes fused.
@@ -86,7 +114,8 @@ class FusedDetector(VerifiedDetector):
             if not todo:
                 break
             metas_k = [DetectMeta(metas[i].width, metas[i].height, d_content(metas[i], d.input_size)) for i in todo]
-            for i, dets in zip(todo, d.run(np.stack([items[i][k] for i in todo]), metas_k), strict=True):
+            arrays = [items[i][k] if len(items[i]) > k else d.letterbox(_seen(metas[i]))[0] for i in todo]
+            for i, dets in zip(todo, d.run(arrays, metas_k), strict=True):
                 per_photo[i].append(dets)
         return [fuse_passes(ps, self.fusion_iou) for ps in per_photo]
 
@@ -97,23 +126,33 @@ class FusedDetector(VerifiedDetector):
         for raw, meta in zip(self.raw(items, metas), metas, strict=True):
             cands = v.candidates(raw)
             assert meta.image is not None, "prepare() keeps the decoded image for verification"
-            batch = v.prepare(meta.image, raw)
-            probs = v.class_probs(batch)
-            if v.options.flip and len(cands):
-                probs = (probs[:len(cands)] + probs[len(cands):]) / 2
-            kept = v.classify(cands, v.scores(probs))
+            trusted = [c for c in cands if c["conf"] >= self.trust_conf]
+            checked = [c for c in cands if c["conf"] < self.trust_conf]
+            probs = v.class_probs(v.prepare(meta.image, checked))
+            if v.options.flip and len(checked):
+                probs = (probs[:len(checked)] + probs[len(checked):]) / 2
+            kept = sorted(v.classify(checked, v.scores(probs)) + [dict(c, category=ANIMAL) for c in trusted],
+                          key=lambda d: -d["conf"])
             kept = drop_borrowed(kept, {tuple(c["bbox"]): c["conf"] for c in cands}, v.options.margin,
                                  self.borrowed_below)
             dets = merge_parts(kept, raw if self.grow else (), v.options.containment)
             if self.people is not None:
-                dets = merge_people(dets, self.people.detect(meta.image))
+                side = meta.side if meta.side is not None else self.people.detect(meta.image)
+                dets = merge_people(dets, side)
             out.append(dets)
-            meta.image = None  # done with the pixels: free them early
+            meta.image = meta.seen = meta.side = None  # done with the pixels: free them early
         return out
 
     def detect(self, path: str | os.PathLike) -> list[dict]:
         item, meta = self.prepare(path)
         return self.run([item], [meta])[0]
+
+
+def _seen(meta: DetectMeta):
+    """The image the detector looks at (info bars masked or not)."""
+    image = meta.seen or meta.image
+    assert image is not None, "prepare() keeps the decoded image for the later passes"
+    return image
 
 
 def d_content(meta: DetectMeta, size: int) -> tuple[int, int]:

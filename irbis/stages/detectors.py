@@ -5,6 +5,9 @@
   plus YOLOv3-tiny COCO for people and vehicles (:mod:`irbis.stages.detect_v2`); offline.
 * ``megadetector-lite-fast``: the same at 640 px only; about 4x less animal-detector work,
   misses more small and far animals.
+* ``megadetector-lite-int8``, ``megadetector-lite-fast-int8``: the same with the animal network
+  quantized to INT8 (:mod:`irbis.models.int8`): the network 2x faster, scores and boxes move; as
+  whole detectors only ``-fast-int8`` is faster (README, "Detector speed").
 * ``megadetector-lite-v1``, ``megadetector-lite-fast-v1``: the previous defaults (NMS across
   passes, no side detector), for comparison.
 * ``megadetector-lite-raw``: the network alone at 640 px, score >= 0.25, no verification (one
@@ -18,12 +21,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from ..imageio import open_image
 
 DEFAULT_DETECTOR = "megadetector-lite"
-LITE_NAMES = ("megadetector-lite", "megadetector-lite-fast", "megadetector-lite-raw", "megadetector-lite-v1",
-              "megadetector-lite-fast-v1")
+LITE_NAMES = ("megadetector-lite", "megadetector-lite-fast", "megadetector-lite-int8", "megadetector-lite-fast-int8",
+              "megadetector-lite-raw", "megadetector-lite-v1", "megadetector-lite-fast-v1")
+# Speed levers of the v2 detectors that cost no accuracy (issue 10; README "Detector speed"): the side
+# detector on the engine's decode thread, beside the animal network on the inference thread.
+V2_SPEED: dict[str, Any] = {"side_in_prepare": True}
 MD_NAMES = ("mdv5a", "mdv5b", "mdv4", "mdv1000-redwood", "mdv1000-cedar", "mdv1000-larch",
             "mdv1000-sorrel", "mdv1000-spruce")
 
@@ -99,17 +106,22 @@ def resolve_detector(name: str = DEFAULT_DETECTOR, runtime: str = "auto", thread
     """A detector object with ``id``, ``prepare(path) -> (item, meta)`` and ``run(items, metas)``.
 
     ``meta.image`` holds the decoded upright photo after ``prepare`` (for crops)."""
+    from ..models.onnx_runtime import choose_runtime
     from .detect_v2 import FusedDetector
     from .people import PeopleDetector, PeopleDetectorError
     from .verify_boxes import VerifiedDetector
     key = name.lower()
-    if key in ("megadetector-lite", "megadetector-lite-fast"):
+    if key in ("megadetector-lite", "megadetector-lite-fast", "megadetector-lite-int8", "megadetector-lite-fast-int8"):
         try:
             people = PeopleDetector(threads=threads)
         except PeopleDetectorError as exc:
             raise DetectorError(str(exc)) from exc
-        sizes = (640, 1280) if key == "megadetector-lite" else (640,)
-        return FusedDetector(sizes=sizes, runtime=runtime, threads=threads, people=people, mask_strips=mask_strips)
+        int8 = key.endswith("-int8")
+        if int8 and choose_runtime(runtime) != "onnx":
+            raise DetectorError(f"detector {name!r} needs ONNX Runtime (pip install onnxruntime)")
+        sizes = (640,) if "-fast" in key else (640, 1280)
+        return FusedDetector(sizes=sizes, runtime=runtime, threads=threads, people=people, mask_strips=mask_strips,
+                             int8=int8, **V2_SPEED)
     if key in ("megadetector-lite-v1", "megadetector-lite-fast-v1"):
         return VerifiedDetector(sizes=(640, 1280) if key == "megadetector-lite-v1" else (640,), runtime=runtime,
                                 threads=threads, mask_strips=mask_strips)

@@ -33,7 +33,7 @@ from ..geometry import square_crop, suppress_contained  # noqa: F401  (square_cr
 from ..imageio import PhotoSource, Preprocessing, network_input, open_image
 from ..models.yolox import nms
 from ..records import ANIMAL, PERSON, VEHICLE  # noqa: F401
-from .detect import DetectMeta, Detector, content_size, letterbox
+from .detect import DetectMeta, Detector, content_size
 from .featurize import Featurizer
 from .imagenet_head import ImageNetHead
 
@@ -212,10 +212,10 @@ class VerifiedDetector:
 
     def __init__(self, sizes: Sequence[int] = (640, 1280), runtime: str = "auto", threads: int = 1,
                  options: VerifyOptions = VerifyOptions(), verifier: BoxVerifier | None = None,
-                 nms_iou: float = 0.45, mask_strips: bool = False):
+                 nms_iou: float = 0.45, mask_strips: bool = False, rect: bool = False, int8: bool = False):
         self.mask_strips = mask_strips     # fill the camera's info bars black before detection
         self.detectors = [Detector(s, score_threshold=options.min_detector_conf, nms_iou=nms_iou,
-                                   runtime=runtime, threads=threads) for s in sizes]
+                                   runtime=runtime, threads=threads, rect=rect, int8=int8) for s in sizes]
         self.verifier = verifier or BoxVerifier(Featurizer("efficientnet-lite0", runtime=runtime, threads=threads),
                                                 options)
         self.sizes, self.nms_iou = tuple(sizes), nms_iou
@@ -224,7 +224,9 @@ class VerifiedDetector:
     def id(self) -> str:
         sizes = "+".join(str(s) for s in self.sizes)
         masked = "/strips-masked" if self.mask_strips else ""
-        return f"{self.detectors[0].id.split('/')[0]}/{sizes}/{self.verifier.id}{masked}"
+        d = self.detectors[0]
+        shape = ("/rect" if d.rect else "") + ("/int8" if d.int8 else "")
+        return f"{d.id.split('/')[0]}/{sizes}{shape}/{self.verifier.id}{masked}"
 
     def prepare(self, path: PhotoSource) -> tuple[list[np.ndarray], DetectMeta]:
         """Decode ``path`` upright and letterbox it for every input size; raises ImageReadError."""
@@ -233,7 +235,7 @@ class VerifiedDetector:
         if self.mask_strips:       # the detector must not fire on the info strip; crops keep the pixels
             from .strip_ocr import mask_strip_bands
             seen = mask_strip_bands(im)
-        arrays = [letterbox(seen, d.input_size, d.pad)[0] for d in self.detectors]
+        arrays = [d.letterbox(seen)[0] for d in self.detectors]
         return arrays, DetectMeta(im.width, im.height, content_size(im.width, im.height, self.sizes[0]), im)
 
     def raw(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
@@ -243,7 +245,7 @@ class VerifiedDetector:
         per_size = []
         for k, d in enumerate(self.detectors):
             size_metas = [DetectMeta(m.width, m.height, content_size(m.width, m.height, d.input_size)) for m in metas]
-            per_size.append(d.run(np.stack([it[k] for it in items]), size_metas))
+            per_size.append(d.run([it[k] for it in items], size_metas))
         return [merge_detections([ps[i] for ps in per_size], self.nms_iou) for i in range(len(items))]
 
     def run(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
