@@ -33,7 +33,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..imageio import open_image
+from ..imageio import PhotoSource, open_image
 from ..records import ANIMAL
 from .box_fusion import drop_borrowed, fuse_passes, merge_parts
 from .detect import DetectMeta, content_size
@@ -85,7 +85,7 @@ class FusedDetector(VerifiedDetector):
                 f"/wbf{self.fusion_iou:g}{'/grow' if self.grow else ''}/b{self.borrowed_below:g}"
                 f"/lb{self.large_below:g}{'' if self.trust_conf > 1 else f'/trust{self.trust_conf:g}'}{people}")
 
-    def prepare(self, path: str | os.PathLike) -> tuple[list[np.ndarray], DetectMeta]:
+    def prepare(self, path: PhotoSource) -> tuple[list[np.ndarray], DetectMeta]:
         """Decode ``path`` upright once; letterbox it for the first pass (later passes: in ``run``,
         only where needed); with ``side_in_prepare`` the side detector's boxes too."""
         im = open_image(path, min_short_side=max(self.sizes))
