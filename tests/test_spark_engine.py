@@ -309,8 +309,10 @@ def test_url_input_survives_a_killed_python_worker(engine, photos, tmp_path):
 def test_cli_featurize_reads_a_url_with_engine_spark(photos, tmp_path):
     heron = tmp_path / "heron"
     shutil.copytree(photos / "heron", heron)
+    # an irbis home of its own: other tests have cached these frames' features in the session's home
     proc = run_cli("featurize", heron.as_uri(), "--engine", "spark", "--spark-master", "local[2]",
-                   "--catalog", tmp_path / "c.sqlite", "--parquet", tmp_path / "features", "--quiet")
+                   "--catalog", tmp_path / "c.sqlite", "--parquet", tmp_path / "features", "--quiet",
+                   env={"IRBIS_HOME": str(tmp_path / "home")})
     n = len(list(heron.glob("*.JPG")))
     assert f"{n} photos: {n} featurized" in proc.stdout, proc.stdout
     import pyarrow.dataset as ds
