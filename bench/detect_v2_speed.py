@@ -17,8 +17,8 @@ crop verification, the side detector, classification of the animal boxes), one t
 ``--pipelined`` runs `irbis run`'s work in process (the engine's decode thread ahead of this
 thread's inference, box classification, ``--threads`` as the CLI), detectors in turn on the
 same chunks of photos. Detectors are registry names or issue 10's levers on the v2 detector as
-it was before them (``v2``): ``v2+rect``, ``v2+int8``, ``v2+ahead``, ``v2+trust0.9``, ``v2+fast``
-and combinations (:func:`lever_detector`).
+it was before them (``v2``): ``v2+rect``, ``v2+int8``, ``v2+ahead``, ``v2+trust0.9``, ``v2+fast``,
+``v2+zoom3``, ``v2+tiles0.56`` and combinations (:func:`lever_detector`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ DETECTORS = ("megadetector-lite-v1", "megadetector-lite", "megadetector-lite-fas
              "megadetector-lite-raw")
 # Issue 10's speed levers, combined with "+": rect (640 x 480 canvas for 4:3), int8 (INT8 graph),
 # ahead (side detector on the decode thread), trustX (no crop check for boxes scored >= X),
-# fast (640 px pass only); "v2" alone is the v2 default as it was (square, float, all checked).
+# fast (640 px pass only), zoomN / tilesX (zoom windows instead of the 1280 px pass: at most N
+# around the 640 px boxes, or four overlapping tiles X of the photo); "v2" alone is the v2
+# default as it was (square, float, all checked).
 LEVER_FLAGS = {"rect": {"rect": True}, "int8": {"int8": True}, "ahead": {"side_in_prepare": True}}
 
 
@@ -60,6 +62,10 @@ def lever_detector(spec: str, threads: int = 1):
             kw["sizes"] = (640,)
         elif tok.startswith("trust"):
             kw["trust_conf"] = float(tok[len("trust"):])
+        elif tok.startswith("zoom"):     # zoomN: at most N zoom windows instead of the 1280 px pass
+            kw["zoom"] = int(tok[len("zoom"):])
+        elif tok.startswith("tiles"):    # tilesX: four overlapping tiles X of the photo instead of it
+            kw["zoom_tiles"] = float(tok[len("tiles"):])
         else:
             kw.update(LEVER_FLAGS[tok])
     return FusedDetector(threads=threads, people=PeopleDetector(threads=side_threads), **kw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import test_detector as td
 
-from irbis.stages.zoom_windows import TILES, pixel_box, plan_windows, to_photo
+from irbis.stages.zoom_windows import pixel_box, plan_windows, tiles, to_photo
 
 
 def _box(conf, x, y, w, h):
@@ -21,9 +21,10 @@ def test_windows_are_centred_on_the_best_uncovered_boxes_inside_the_photo():
             _box(0.01, 0.60, 0.80, 0.05, 0.05)]    # below the floor
     assert plan_windows(dets, 5) == [[0.2, 0.2, 0.5, 0.5], [0.5, 0.0, 0.5, 0.5], [0.0, 0.5, 0.5, 0.5]]
     assert len(plan_windows(dets, 2)) == 2
-    assert plan_windows(dets[-1:], 3) == []                      # nothing seen: no window ...
-    assert plan_windows(dets[-1:], 3, tiles=True) == [list(t) for t in TILES]   # ... or the quarters
-    assert plan_windows(dets[3:4], 3, tiles=True) == []         # a big box seen: no tiles either
+    assert plan_windows(dets[-1:], 3) == []                      # nothing seen: no window
+    assert plan_windows(dets, 3, tile=0.6) == tiles(0.6)        # tiles: wherever the boxes are
+    assert [[round(v, 6) for v in t] for t in tiles(0.6)] == [[0, 0, 0.6, 0.6], [0.4, 0, 0.6, 0.6], [0, 0.4, 0.6, 0.6],
+                                                              [0.4, 0.4, 0.6, 0.6]]
 
 
 def test_window_boxes_map_back_to_photo_coordinates_and_cut_boxes_go():

@@ -65,8 +65,9 @@ class FusedDetector(VerifiedDetector):
         (1.1: every box is checked).
     zoom : instead of the full-frame passes after the first, at most this many zoom windows
         (:mod:`~irbis.stages.zoom_windows`: the first pass's network on half-size parts of the
-        photo, around its boxes scored >= ``zoom_floor``; ``zoom_tiles``: the four quarters where
-        it has none); 0: the full-frame passes.
+        photo, around its boxes scored >= ``zoom_floor``); 0: the full-frame passes.
+    zoom_tiles : instead of those, the first pass's network on four overlapping corners of the
+        photo, each this size (0.5-0.6) of its width and height; 0: none.
 
     Example
     -------
@@ -79,7 +80,7 @@ class FusedDetector(VerifiedDetector):
                  fusion_iou: float = 0.55, grow: bool = True, borrowed_below: float = 0.2,
                  large_below: float = 0.7, mask_strips: bool = False, rect: bool = False, int8: bool = False,
                  side_in_prepare: bool = False, trust_conf: float = 1.1, zoom: int = 0, zoom_floor: float = 0.05,
-                 zoom_tiles: bool = False):
+                 zoom_tiles: float = 0.0):
         super().__init__(sizes=sizes, runtime=runtime, threads=threads, options=options, mask_strips=mask_strips,
                          rect=rect, int8=int8)
         self.people, self.fusion_iou, self.grow, self.borrowed_below = people, fusion_iou, grow, borrowed_below
@@ -89,7 +90,8 @@ class FusedDetector(VerifiedDetector):
     @property
     def id(self) -> str:
         people = f"/{self.people.id}" if self.people else ""
-        zoom = f"/zoom{self.zoom}-{self.zoom_floor:g}{'-tiles' if self.zoom_tiles else ''}" if self.zoom else ""
+        zoom = (f"/tiles{self.zoom_tiles:g}" if self.zoom_tiles
+                else f"/zoom{self.zoom}-{self.zoom_floor:g}" if self.zoom else "")
         return (f"v2/{super().id}/sure{self.verifier.options.sure_conf:g}-{self.verifier.options.sure_mass:g}"
                 f"/wbf{self.fusion_iou:g}{'/grow' if self.grow else ''}/b{self.borrowed_below:g}"
                 f"/lb{self.large_below:g}{'' if self.trust_conf > 1 else f'/trust{self.trust_conf:g}'}{zoom}{people}")
@@ -122,7 +124,7 @@ class FusedDetector(VerifiedDetector):
                 todo = [i for i in todo if max((b["conf"] for b in per_photo[i][0]), default=0.0) < self.large_below]
             if not todo:
                 break
-            if k and self.zoom:      # zoom windows at the first pass's size instead of a full-frame pass
+            if k and (self.zoom or self.zoom_tiles):   # the first pass's network on windows, not a 1280 px pass
                 for i in todo:
                     per_photo[i].append(self.zoom_dets(_seen(metas[i]), per_photo[i][0]))
                 break
@@ -136,7 +138,7 @@ class FusedDetector(VerifiedDetector):
         """The first pass's network on zoom windows placed from its boxes ``first``, in photo coordinates."""
         d = self.detectors[0]
         out: list[dict] = []
-        for window in plan_windows(first, self.zoom, self.zoom_floor, tiles=self.zoom_tiles):
+        for window in plan_windows(first, self.zoom, self.zoom_floor, tile=self.zoom_tiles):
             crop = image.crop(pixel_box(window, *image.size))
             arr, content = d.letterbox(crop)
             out += to_photo(d.run([arr], [DetectMeta(crop.width, crop.height, content)])[0], window)

@@ -6,7 +6,7 @@ README "Speed levers of detector v2"). A window half the photo's width and heigh
 the same 640 px canvas, sees its part of the photo at the 1280 pass's resolution for the cost of
 one 640 px pass. Windows go where the 640 px pass already saw something (its raw boxes down to a
 low score, best first; a box already inside a window needs none of its own); photos where it saw
-nothing get none, or with ``tiles`` a 2 x 2 tiling of the whole photo.
+nothing get none. Or the whole photo in four overlapping tiles (:func:`tiles`).
 
 Boxes found in a window are mapped back to photo coordinates (:func:`to_photo`); boxes cut by a
 window side that is not a side of the photo are dropped (a part of an animal seen whole by the
@@ -21,17 +21,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-TILES = ([0.0, 0.0, 0.5, 0.5], [0.5, 0.0, 0.5, 0.5], [0.0, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5])
+
+def tiles(size: float = 0.5) -> list[list[float]]:
+    """The photo's four corners, ``size`` x ``size`` of it: a 2 x 2 tiling overlapping by
+    ``2 * size - 1`` across the middle lines."""
+    far = 1.0 - size
+    return [[0.0, 0.0, size, size], [far, 0.0, size, size], [0.0, far, size, size], [far, far, size, size]]
 
 
 def plan_windows(dets: Sequence[dict], max_windows: int = 3, floor: float = 0.05, scale: float = 0.5,
-                 tiles: bool = False) -> list[list[float]]:
+                 tile: float = 0.0) -> list[list[float]]:
     """A first pass's raw boxes -> at most ``max_windows`` windows ``scale`` x ``scale`` of the photo.
 
     Boxes scored >= ``floor`` are visited best first; a box that fits in a window and is not
     already inside one gets a window centred on it (moved inside the photo). Boxes larger than
-    a window were seen whole at 640 px and get none. No box scored ``floor`` or more: no window,
-    or with ``tiles`` the photo's four quarters."""
+    a window were seen whole at 640 px and get none. With ``tile`` (a size), the :func:`tiles`
+    of that size instead, whatever the boxes: the 640 px pass is blind to many of the animals
+    the 1280 px pass finds (the README's figures)."""
+    if tile:
+        return tiles(tile)
     windows: list[list[float]] = []
     for d in sorted(dets, key=lambda d: -d["conf"]):
         if d["conf"] < floor or len(windows) >= max_windows:
@@ -41,8 +49,6 @@ def plan_windows(dets: Sequence[dict], max_windows: int = 3, floor: float = 0.05
             continue
         cx, cy = x + w / 2, y + h / 2
         windows.append([_clamp(cx - scale / 2, scale), _clamp(cy - scale / 2, scale), scale, scale])
-    if not windows and tiles and not any(d["conf"] >= floor for d in dets):
-        return [list(t) for t in TILES]
     return windows
 
 
