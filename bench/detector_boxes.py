@@ -185,16 +185,16 @@ def variants():
         yield f"Z  S 0.7 (v2 default), {n} zoom windows >= {floor} for 1280", dict(
             sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, large_below=0.7,
             zoom=(n, floor, 0.0))
-    for tile in (0.5, 0.56, 0.6):
-        yield f"Y  S 0.7 (v2 default), 2x2 tiles {tile} for 1280", dict(
+    for tile, n in ((0.5, 2), (0.56, 2), (0.6, 2), (0.65, 2), (0.5, 3), (0.45, 3)):
+        yield f"Y  S 0.7 (v2 default), {n}x{n} tiles {tile} for 1280", dict(
             sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, large_below=0.7,
-            zoom=(0, 0.0, tile))
+            zoom=(0, 0.0, tile, n))
 
 
 def run_variant(bench: Bench, f: str, sizes, fusion: str, options: VerifyOptions, parts: str | None,
                 borrowed: float = 0.0, grow: dict | None = None, people: int = 0,
                 large_below: float = 1.1, trust: float = 1.1, small: tuple[float, float] = (0.0, 0.0),
-                zoom: tuple[int, float, float] | None = None) -> list[dict]:
+                zoom: tuple | None = None) -> list[dict]:
     per = [bench.dets(sizes[0], f)]
     if max((d["conf"] for d in per[0]), default=0.0) < large_below:  # later passes only where unsure
         per += [zoom_dets(bench, f, per[0], *zoom)] if zoom else [bench.dets(s, f) for s in sizes[1:]]
@@ -218,11 +218,12 @@ def run_variant(bench: Bench, f: str, sizes, fusion: str, options: VerifyOptions
     return dets
 
 
-def zoom_dets(bench: Bench, f: str, first: list[dict], n: int, floor: float, tile: float) -> list[dict]:
+def zoom_dets(bench: Bench, f: str, first: list[dict], n: int, floor: float, tile: float = 0.0,
+              per_side: int = 2) -> list[dict]:
     """The 640 px network on zoom windows planned from the 640 px boxes, in photo coordinates; cached
     per window (as FusedDetector.zoom_dets)."""
     out = []
-    for window in plan_windows(first, n, floor, tile=tile):
+    for window in plan_windows(first, n, floor, tile=tile, per_side=per_side):
         key = ("zoom" + ",".join(f"{v:.5f}" for v in window), f)
         if key not in bench.raw:
             im = bench.image(f)
@@ -230,7 +231,7 @@ def zoom_dets(bench: Bench, f: str, first: list[dict], n: int, floor: float, til
             arr, meta = d.prepare_image(im.crop(pixel_box(window, *im.size)))
             bench.raw[key] = d.run(arr[None], [meta])[0]
         out += to_photo(bench.raw[key], window)
-    bench.windows = getattr(bench, "windows", 0) + len(plan_windows(first, n, floor, tile=tile))
+    bench.windows = getattr(bench, "windows", 0) + len(plan_windows(first, n, floor, tile=tile, per_side=per_side))
     return out
 
 

@@ -25,6 +25,7 @@ def test_windows_are_centred_on_the_best_uncovered_boxes_inside_the_photo():
     assert plan_windows(dets, 3, tile=0.6) == tiles(0.6)        # tiles: wherever the boxes are
     assert [[round(v, 6) for v in t] for t in tiles(0.6)] == [[0, 0, 0.6, 0.6], [0.4, 0, 0.6, 0.6], [0, 0.4, 0.6, 0.6],
                                                               [0.4, 0.4, 0.6, 0.6]]
+    assert len(tiles(0.5, 3)) == 9 and tiles(0.5, 3)[4] == [0.25, 0.25, 0.5, 0.5]   # 3 x 3: one in the middle
 
 
 def test_window_boxes_map_back_to_photo_coordinates_and_cut_boxes_go():

@@ -66,8 +66,9 @@ class FusedDetector(VerifiedDetector):
     zoom : instead of the full-frame passes after the first, at most this many zoom windows
         (:mod:`~irbis.stages.zoom_windows`: the first pass's network on half-size parts of the
         photo, around its boxes scored >= ``zoom_floor``); 0: the full-frame passes.
-    zoom_tiles : instead of those, the first pass's network on four overlapping corners of the
-        photo, each this size (0.5-0.6) of its width and height; 0: none.
+    zoom_tiles, zoom_grid : instead of those, the first pass's network on ``zoom_grid`` x
+        ``zoom_grid`` overlapping tiles of the photo, each ``zoom_tiles`` (0.5-0.6) of its width
+        and height; 0: none.
 
     Example
     -------
@@ -80,17 +81,17 @@ class FusedDetector(VerifiedDetector):
                  fusion_iou: float = 0.55, grow: bool = True, borrowed_below: float = 0.2,
                  large_below: float = 0.7, mask_strips: bool = False, rect: bool = False, int8: bool = False,
                  side_in_prepare: bool = False, trust_conf: float = 1.1, zoom: int = 0, zoom_floor: float = 0.05,
-                 zoom_tiles: float = 0.0):
+                 zoom_tiles: float = 0.0, zoom_grid: int = 2):
         super().__init__(sizes=sizes, runtime=runtime, threads=threads, options=options, mask_strips=mask_strips,
                          rect=rect, int8=int8)
         self.people, self.fusion_iou, self.grow, self.borrowed_below = people, fusion_iou, grow, borrowed_below
         self.large_below, self.side_in_prepare, self.trust_conf = large_below, side_in_prepare, trust_conf
-        self.zoom, self.zoom_floor, self.zoom_tiles = zoom, zoom_floor, zoom_tiles
+        self.zoom, self.zoom_floor, self.zoom_tiles, self.zoom_grid = zoom, zoom_floor, zoom_tiles, zoom_grid
 
     @property
     def id(self) -> str:
         people = f"/{self.people.id}" if self.people else ""
-        zoom = (f"/tiles{self.zoom_tiles:g}" if self.zoom_tiles
+        zoom = (f"/tiles{self.zoom_tiles:g}x{self.zoom_grid}" if self.zoom_tiles
                 else f"/zoom{self.zoom}-{self.zoom_floor:g}" if self.zoom else "")
         return (f"v2/{super().id}/sure{self.verifier.options.sure_conf:g}-{self.verifier.options.sure_mass:g}"
                 f"/wbf{self.fusion_iou:g}{'/grow' if self.grow else ''}/b{self.borrowed_below:g}"
@@ -138,7 +139,8 @@ class FusedDetector(VerifiedDetector):
         """The first pass's network on zoom windows placed from its boxes ``first``, in photo coordinates."""
         d = self.detectors[0]
         out: list[dict] = []
-        for window in plan_windows(first, self.zoom, self.zoom_floor, tile=self.zoom_tiles):
+        for window in plan_windows(first, self.zoom, self.zoom_floor, tile=self.zoom_tiles,
+                                   per_side=self.zoom_grid):
             crop = image.crop(pixel_box(window, *image.size))
             arr, content = d.letterbox(crop)
             out += to_photo(d.run([arr], [DetectMeta(crop.width, crop.height, content)])[0], window)

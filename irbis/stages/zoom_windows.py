@@ -22,24 +22,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def tiles(size: float = 0.5) -> list[list[float]]:
-    """The photo's four corners, ``size`` x ``size`` of it: a 2 x 2 tiling overlapping by
-    ``2 * size - 1`` across the middle lines."""
-    far = 1.0 - size
-    return [[0.0, 0.0, size, size], [far, 0.0, size, size], [0.0, far, size, size], [far, far, size, size]]
+def tiles(size: float = 0.5, per_side: int = 2) -> list[list[float]]:
+    """``per_side`` x ``per_side`` windows ``size`` x ``size`` of the photo, evenly spaced from
+    corner to corner: with 2 the four corners, overlapping by ``2 * size - 1`` across the middle."""
+    starts = [i * (1.0 - size) / max(per_side - 1, 1) for i in range(per_side)]
+    return [[x, y, size, size] for y in starts for x in starts]
 
 
 def plan_windows(dets: Sequence[dict], max_windows: int = 3, floor: float = 0.05, scale: float = 0.5,
-                 tile: float = 0.0) -> list[list[float]]:
+                 tile: float = 0.0, per_side: int = 2) -> list[list[float]]:
     """A first pass's raw boxes -> at most ``max_windows`` windows ``scale`` x ``scale`` of the photo.
 
     Boxes scored >= ``floor`` are visited best first; a box that fits in a window and is not
     already inside one gets a window centred on it (moved inside the photo). Boxes larger than
     a window were seen whole at 640 px and get none. With ``tile`` (a size), the :func:`tiles`
-    of that size instead, whatever the boxes: the 640 px pass is blind to many of the animals
-    the 1280 px pass finds (the README's figures)."""
+    of that size (``per_side`` along each side) instead, whatever the boxes: the 640 px pass is
+    blind to many of the animals the 1280 px pass finds (README, "Speed levers of detector v2")."""
     if tile:
-        return tiles(tile)
+        return tiles(tile, per_side)
     windows: list[list[float]] = []
     for d in sorted(dets, key=lambda d: -d["conf"]):
         if d["conf"] < floor or len(windows) >= max_windows:
