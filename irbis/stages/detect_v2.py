@@ -20,7 +20,9 @@ only the first pass (later passes on demand, in ``run``, for the photos that nee
 run the side detector there too (``side_in_prepare``: on the engine's decode thread, beside the
 animal network on the inference thread); ``rect`` and ``int8`` choose the animal network's
 canvas and graph (:class:`~irbis.stages.detect.Detector`); ``trust_conf`` skips the crop check
-for boxes the network is that sure of.
+for boxes the network is that sure of; ``zoom`` / ``zoom_tiles`` replace the 1280 px pass by the
+640 px network on windows of the photo (:mod:`~irbis.stages.zoom_windows`; measured, not
+adopted: README, lever 6).
 
 Choices were made with ``bench/detector_boxes.py`` on the dev sets (README, "Detectors").
 """
