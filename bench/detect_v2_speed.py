@@ -17,8 +17,8 @@ crop verification, the side detector, classification of the animal boxes), one t
 ``--pipelined`` runs `irbis run`'s work in process (the engine's decode thread ahead of this
 thread's inference, box classification, ``--threads`` as the CLI), detectors in turn on the
 same chunks of photos. Detectors are registry names or issue 10's levers on the v2 detector as
-it was before them (``v2``): ``v2+rect``, ``v2+int8``, ``v2+ahead``, ``v2+trust0.9``, ``v2+fast``
-and combinations (:func:`lever_detector`).
+it was before them (``v2``): ``v2+rect``, ``v2+int8``, ``v2+ahead``, ``v2+trust0.9``, ``v2+fast``,
+``v2+zoom3``, ``v2+tiles0.56`` and combinations (:func:`lever_detector`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ DETECTORS = ("megadetector-lite-v1", "megadetector-lite", "megadetector-lite-fas
              "megadetector-lite-raw")
 # Issue 10's speed levers, combined with "+": rect (640 x 480 canvas for 4:3), int8 (INT8 graph),
 # ahead (side detector on the decode thread), trustX (no crop check for boxes scored >= X),
-# fast (640 px pass only); "v2" alone is the v2 default as it was (square, float, all checked).
+# fast (640 px pass only), zoomN / tilesX (zoom windows instead of the 1280 px pass: at most N
+# around the 640 px boxes, or 2 x 2 (N x N with tilesXxN) overlapping tiles X of the photo); "v2" alone is the v2
+# default as it was (square, float, all checked).
 LEVER_FLAGS = {"rect": {"rect": True}, "int8": {"int8": True}, "ahead": {"side_in_prepare": True}}
 
 
@@ -60,9 +62,26 @@ def lever_detector(spec: str, threads: int = 1):
             kw["sizes"] = (640,)
         elif tok.startswith("trust"):
             kw["trust_conf"] = float(tok[len("trust"):])
+        elif tok.startswith("zoom"):     # zoomN: at most N zoom windows instead of the 1280 px pass
+            kw["zoom"] = int(tok[len("zoom"):])
+        elif tok.startswith("tiles"):    # tilesX[xN]: N x N (2) overlapping tiles X of the photo instead
+            size, _, n = tok[len("tiles"):].partition("x")
+            kw["zoom_tiles"], kw["zoom_grid"] = float(size), int(n or 2)
         else:
             kw.update(LEVER_FLAGS[tok])
     return FusedDetector(threads=threads, people=PeopleDetector(threads=side_threads), **kw)
+
+
+def warm_up(d, photo) -> None:
+    """Export the ONNX graphs and load the weights of every pass before timing: the 1280 px pass
+    too, which ``photo`` alone may not run (its first use would be timed with its export)."""
+    d.run(*[[x] for x in d.prepare(photo)])
+    from irbis.imageio import open_image
+    from irbis.stages.detect import DetectMeta
+    im = open_image(photo, min_short_side=1280)
+    for det in getattr(d, "detectors", []):
+        arr, content = det.letterbox(im)
+        det.run([arr], [DetectMeta(im.width, im.height, content)])
 
 
 def interleaved(args) -> int:
@@ -75,7 +94,7 @@ def interleaved(args) -> int:
         photos = make_photos(Path(args.kit), Path(tmp_name) / "photos", args.n)
         detectors = {n: lever_detector(n, threads=1) for n in names}
         for d in detectors.values():
-            d.run(*[[x] for x in d.prepare(photos[0])])  # export ONNX graphs, load weights
+            warm_up(d, photos[0])
         seconds = dict.fromkeys(names, 0.0)
         cpu = dict.fromkeys(names, 0.0)   # CPU seconds of this process: what other jobs' load does not add
         for j, p in enumerate(photos):
@@ -123,7 +142,7 @@ def pipelined(args) -> int:
         classifier = ClassifierSpec(bundle).build()
         detectors = {n: lever_detector(n, threads=args.threads) for n in names}
         for d in detectors.values():
-            d.run(*[[x] for x in d.prepare(photos[0])])
+            warm_up(d, photos[0])
         seconds = dict.fromkeys(names, 0.0)
         boxes = dict.fromkeys(names, 0)
         for c, start in enumerate(range(0, len(photos), args.chunk)):

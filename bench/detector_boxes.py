@@ -46,6 +46,7 @@ from detector_dev_eval import ANIMAL_SETS, EMPTY_SETS, Bench, load_sets
 from irbis.stages.box_fusion import drop_borrowed, fuse_passes, merge_parts, overlap
 from irbis.stages.people import PeopleDetector, merge_people
 from irbis.stages.verify_boxes import ANIMAL, PERSON, VerifyOptions, merge_detections, suppress_contained
+from irbis.stages.zoom_windows import pixel_box, plan_windows, to_photo
 
 THRESHOLD = 0.2
 
@@ -180,14 +181,23 @@ def variants():
             trust=trust)
         yield f"U  R (v2 -fast), no crop check for boxes >= {trust}", dict(
             sizes=(640,), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, trust=trust)
+    for n, floor in ((1, 0.05), (2, 0.05), (3, 0.05), (3, 0.02), (4, 0.02)):
+        yield f"Z  S 0.7 (v2 default), {n} zoom windows >= {floor} for 1280", dict(
+            sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, large_below=0.7,
+            zoom=(n, floor, 0.0))
+    for tile, n in ((0.5, 2), (0.56, 2), (0.6, 2), (0.65, 2), (0.5, 3), (0.45, 3)):
+        yield f"Y  S 0.7 (v2 default), {n}x{n} tiles {tile} for 1280", dict(
+            sizes=(640, 1280), fusion="wbf", options=sure, parts="grow", borrowed=0.2, people=416, large_below=0.7,
+            zoom=(0, 0.0, tile, n))
 
 
 def run_variant(bench: Bench, f: str, sizes, fusion: str, options: VerifyOptions, parts: str | None,
                 borrowed: float = 0.0, grow: dict | None = None, people: int = 0,
-                large_below: float = 1.1, trust: float = 1.1, small: tuple[float, float] = (0.0, 0.0)) -> list[dict]:
+                large_below: float = 1.1, trust: float = 1.1, small: tuple[float, float] = (0.0, 0.0),
+                zoom: tuple | None = None) -> list[dict]:
     per = [bench.dets(sizes[0], f)]
     if max((d["conf"] for d in per[0]), default=0.0) < large_below:  # later passes only where unsure
-        per += [bench.dets(s, f) for s in sizes[1:]]
+        per += [zoom_dets(bench, f, per[0], *zoom)] if zoom else [bench.dets(s, f) for s in sizes[1:]]
     raw = fuse_passes(per) if fusion == "wbf" else merge_detections(per)
     v = bench.verifiers[options.land_vertebrates_only]
     v.options = options
@@ -206,6 +216,23 @@ def run_variant(bench: Bench, f: str, sizes, fusion: str, options: VerifyOptions
     if people:
         dets = merge_people(dets, people_dets(bench, people, f))
     return dets
+
+
+def zoom_dets(bench: Bench, f: str, first: list[dict], n: int, floor: float, tile: float = 0.0,
+              per_side: int = 2) -> list[dict]:
+    """The 640 px network on zoom windows planned from the 640 px boxes, in photo coordinates; cached
+    per window (as FusedDetector.zoom_dets)."""
+    out = []
+    for window in plan_windows(first, n, floor, tile=tile, per_side=per_side):
+        key = ("zoom" + ",".join(f"{v:.5f}" for v in window), f)
+        if key not in bench.raw:
+            im = bench.image(f)
+            d = bench.detectors[640]
+            arr, meta = d.prepare_image(im.crop(pixel_box(window, *im.size)))
+            bench.raw[key] = d.run(arr[None], [meta])[0]
+        out += to_photo(bench.raw[key], window)
+    bench.windows = getattr(bench, "windows", 0) + len(plan_windows(first, n, floor, tile=tile, per_side=per_side))
+    return out
 
 
 PEOPLE: dict[tuple[int, str], list[dict]] = {}
@@ -259,9 +286,12 @@ def main() -> int:
         for label, cfg in variants():
             if chosen and not any(label.startswith(c) for c in chosen):
                 continue
+            bench.windows = 0
             out = {f: run_variant(bench, f, **cfg) for fs in sets.values() for f in fs}
             dump[label] = out
             per_set.append(report(label, out, sets, truth))
+            if cfg.get("zoom"):
+                print(f"{'':4s}zoom windows: {bench.windows} on {sum(len(fs) for fs in sets.values())} photo visits")
         if args.cache:
             with open(args.cache, "wb") as fh:
                 pickle.dump((bench.raw, bench.probs, PEOPLE), fh)

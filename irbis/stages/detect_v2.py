@@ -20,7 +20,9 @@ only the first pass (later passes on demand, in ``run``, for the photos that nee
 run the side detector there too (``side_in_prepare``: on the engine's decode thread, beside the
 animal network on the inference thread); ``rect`` and ``int8`` choose the animal network's
 canvas and graph (:class:`~irbis.stages.detect.Detector`); ``trust_conf`` skips the crop check
-for boxes the network is that sure of.
+for boxes the network is that sure of; ``zoom`` / ``zoom_tiles`` replace the 1280 px pass by the
+640 px network on windows of the photo (:mod:`~irbis.stages.zoom_windows`; measured, not
+adopted: README, lever 6).
 
 Choices were made with ``bench/detector_boxes.py`` on the dev sets (README, "Detectors").
 """
@@ -32,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
+from PIL import Image
 
 from ..imageio import PhotoSource, open_image
 from ..records import ANIMAL
@@ -39,6 +42,7 @@ from .box_fusion import drop_borrowed, fuse_passes, merge_parts
 from .detect import DetectMeta, content_size
 from .people import PeopleDetector, merge_people
 from .verify_boxes import VerifiedDetector, VerifyOptions
+from .zoom_windows import pixel_box, plan_windows, to_photo
 
 V2_OPTIONS = replace(VerifyOptions(), sure_conf=0.5)
 
@@ -61,6 +65,12 @@ class FusedDetector(VerifiedDetector):
     side_in_prepare : run the side detector in ``prepare`` (the decode thread) instead of ``run``.
     trust_conf : boxes the network scores at least this are animals without a crop check
         (1.1: every box is checked).
+    zoom : instead of the full-frame passes after the first, at most this many zoom windows
+        (:mod:`~irbis.stages.zoom_windows`: the first pass's network on half-size parts of the
+        photo, around its boxes scored >= ``zoom_floor``); 0: the full-frame passes.
+    zoom_tiles, zoom_grid : instead of those, the first pass's network on ``zoom_grid`` x
+        ``zoom_grid`` overlapping tiles of the photo, each ``zoom_tiles`` (0.5-0.6) of its width
+        and height; 0: none.
 
     Example
     -------
@@ -72,18 +82,22 @@ class FusedDetector(VerifiedDetector):
                  options: VerifyOptions = V2_OPTIONS, people: PeopleDetector | None = None,
                  fusion_iou: float = 0.55, grow: bool = True, borrowed_below: float = 0.2,
                  large_below: float = 0.7, mask_strips: bool = False, rect: bool = False, int8: bool = False,
-                 side_in_prepare: bool = False, trust_conf: float = 1.1):
+                 side_in_prepare: bool = False, trust_conf: float = 1.1, zoom: int = 0, zoom_floor: float = 0.05,
+                 zoom_tiles: float = 0.0, zoom_grid: int = 2):
         super().__init__(sizes=sizes, runtime=runtime, threads=threads, options=options, mask_strips=mask_strips,
                          rect=rect, int8=int8)
         self.people, self.fusion_iou, self.grow, self.borrowed_below = people, fusion_iou, grow, borrowed_below
         self.large_below, self.side_in_prepare, self.trust_conf = large_below, side_in_prepare, trust_conf
+        self.zoom, self.zoom_floor, self.zoom_tiles, self.zoom_grid = zoom, zoom_floor, zoom_tiles, zoom_grid
 
     @property
     def id(self) -> str:
         people = f"/{self.people.id}" if self.people else ""
+        zoom = (f"/tiles{self.zoom_tiles:g}x{self.zoom_grid}" if self.zoom_tiles
+                else f"/zoom{self.zoom}-{self.zoom_floor:g}" if self.zoom else "")
         return (f"v2/{super().id}/sure{self.verifier.options.sure_conf:g}-{self.verifier.options.sure_mass:g}"
                 f"/wbf{self.fusion_iou:g}{'/grow' if self.grow else ''}/b{self.borrowed_below:g}"
-                f"/lb{self.large_below:g}{'' if self.trust_conf > 1 else f'/trust{self.trust_conf:g}'}{people}")
+                f"/lb{self.large_below:g}{'' if self.trust_conf > 1 else f'/trust{self.trust_conf:g}'}{zoom}{people}")
 
     def prepare(self, path: PhotoSource) -> tuple[list[np.ndarray], DetectMeta]:
         """Decode ``path`` upright once; letterbox it for the first pass (later passes: in ``run``,
@@ -113,11 +127,26 @@ class FusedDetector(VerifiedDetector):
                 todo = [i for i in todo if max((b["conf"] for b in per_photo[i][0]), default=0.0) < self.large_below]
             if not todo:
                 break
+            if k and (self.zoom or self.zoom_tiles):   # the first pass's network on windows, not a 1280 px pass
+                for i in todo:
+                    per_photo[i].append(self.zoom_dets(_seen(metas[i]), per_photo[i][0]))
+                break
             metas_k = [DetectMeta(metas[i].width, metas[i].height, d_content(metas[i], d.input_size)) for i in todo]
             arrays = [items[i][k] if len(items[i]) > k else d.letterbox(_seen(metas[i]))[0] for i in todo]
             for i, dets in zip(todo, d.run(arrays, metas_k), strict=True):
                 per_photo[i].append(dets)
         return [fuse_passes(ps, self.fusion_iou) for ps in per_photo]
+
+    def zoom_dets(self, image: Image.Image, first: list[dict]) -> list[dict]:
+        """The first pass's network on zoom windows placed from its boxes ``first``, in photo coordinates."""
+        d = self.detectors[0]
+        out: list[dict] = []
+        for window in plan_windows(first, self.zoom, self.zoom_floor, tile=self.zoom_tiles,
+                                   per_side=self.zoom_grid):
+            crop = image.crop(pixel_box(window, *image.size))
+            arr, content = d.letterbox(crop)
+            out += to_photo(d.run([arr], [DetectMeta(crop.width, crop.height, content)])[0], window)
+        return out
 
     def run(self, items: Sequence[list[np.ndarray]], metas: Sequence[DetectMeta]) -> list[list[dict]]:
         """Prepared photos -> detections per photo (animal, person, vehicle), highest conf first."""
