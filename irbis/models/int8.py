@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..faults import ModelLoadError, describe
-from .onnx_runtime import export_onnx, onnxruntime_module, remove_stale_exports
+from .onnx_runtime import cpu_session, export_onnx, remove_stale_exports
 
 RANGES_FILE = "mdlite-int8-ranges.json"
 
@@ -104,13 +104,4 @@ def open_int8_session(path: Path, fp32: Path, make_module: Callable[[], torch.nn
             quantize_graph(fp32, path, input_size)
     except Exception as exc:
         raise ModelLoadError(f"cannot write the INT8 detector graph {path}: {describe(exc)}") from exc
-    ort = onnxruntime_module()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = max(1, threads)
-    so.inter_op_num_threads = 1
-    try:
-        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        path.unlink(missing_ok=True)
-        raise ModelLoadError(f"cannot load the INT8 detector graph {path} (removed; a re-run writes it again): "
-                             f"{describe(exc)}") from exc
+    return cpu_session(path, threads, "the INT8 detector graph", "writes")

@@ -75,6 +75,14 @@ def open_session(path: Path, make_module: Callable[[], torch.nn.Module], resolut
             export_onnx(make_module(), resolution, path)
     except Exception as exc:
         raise ModelLoadError(f"cannot export the model graph to {path}: {describe(exc)}") from exc
+    return cpu_session(path, threads, "the model graph", "exports")
+
+
+def cpu_session(path: Path, threads: int, what: str, remedy: str):
+    """A CPU session on the cached graph ``path`` (``threads`` intra-op threads, one inter-op).
+
+    A graph that cannot be loaded is a corrupt cache: it is removed (a re-run ``remedy`` it
+    again) and :class:`~irbis.faults.ModelLoadError` is raised."""
     ort = onnxruntime_module()
     so = ort.SessionOptions()
     so.intra_op_num_threads = max(1, threads)
@@ -82,8 +90,8 @@ def open_session(path: Path, make_module: Callable[[], torch.nn.Module], resolut
     try:
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        path.unlink(missing_ok=True)   # a cache: the next run exports it again
-        raise ModelLoadError(f"cannot load the model graph {path} (removed; a re-run exports it again): "
+        path.unlink(missing_ok=True)
+        raise ModelLoadError(f"cannot load {what} {path} (removed; a re-run {remedy} it again): "
                              f"{describe(exc)}") from exc
 
 
