@@ -115,6 +115,21 @@ def interleaved(args) -> int:
     return 0
 
 
+def photos_and_classifier(args, tmp: Path):
+    """The bench photos and the box classifier ``irbis run`` would use (``--model``, else a bundle
+    trained on the demo photos), in an irbis home under ``tmp``."""
+    from detect import irbis_cli
+
+    from irbis.stages.classify import ClassifierSpec
+    os.environ["IRBIS_HOME"] = str(tmp / "home")
+    photos = make_photos(Path(args.kit), tmp / "photos", args.n)
+    bundle = args.model or str(tmp / "model.irbis")
+    if not args.model:
+        irbis_cli("train", str(REPO / "examples/demo/train/labels.csv"), "--out", bundle, "--C", "1",
+                  "--catalog", str(tmp / "train.sqlite"), "--quiet")
+    return photos, ClassifierSpec(bundle).build()
+
+
 def pipelined(args) -> int:
     """`irbis run`'s work in process, detectors in turn on the same chunks of photos (the order
     rotating from chunk to chunk: the first after a switch was measured slower).
@@ -124,22 +139,12 @@ def pipelined(args) -> int:
     ``--threads`` for the detector's inference, 1 for the classifier); no start-up, no JSON."""
     import time
 
-    from detect import irbis_cli
-
     from irbis.engines.local import map_prepared
     from irbis.records import ANIMAL
-    from irbis.stages.classify import ClassifierSpec
     names = args.detectors.split(",")
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        os.environ["IRBIS_HOME"] = str(tmp / "home")
-        photos = make_photos(Path(args.kit), tmp / "photos", args.n)
-        bundle = args.model or str(tmp / "model.irbis")
-        if not args.model:
-            irbis_cli("train", str(REPO / "examples/demo/train/labels.csv"), "--out", bundle, "--C", "1",
-                      "--catalog", str(tmp / "train.sqlite"), "--quiet")
-        classifier = ClassifierSpec(bundle).build()
+        photos, classifier = photos_and_classifier(args, Path(tmp_name))
         detectors = {n: lever_detector(n, threads=args.threads) for n in names}
         for d in detectors.values():
             warm_up(d, photos[0])
@@ -172,23 +177,13 @@ def profile(args) -> int:
     """Where a v2 photo's time goes, stage by stage, one thread, for each detector spec given."""
     import time
 
-    from detect import irbis_cli
-
     from irbis.imageio import open_image
     from irbis.records import ANIMAL
     from irbis.stages.box_fusion import fuse_passes
-    from irbis.stages.classify import ClassifierSpec
     from irbis.stages.detect import DetectMeta, content_size
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        os.environ["IRBIS_HOME"] = str(tmp / "home")
-        photos = make_photos(Path(args.kit), tmp / "photos", args.n)
-        bundle = args.model or str(tmp / "model.irbis")
-        if not args.model:
-            irbis_cli("train", str(REPO / "examples/demo/train/labels.csv"), "--out", bundle, "--C", "1",
-                      "--catalog", str(tmp / "train.sqlite"), "--quiet")
-        classifier = ClassifierSpec(bundle).build()
+        photos, classifier = photos_and_classifier(args, Path(tmp_name))
         for spec in args.detectors.split(","):
             d = lever_detector(spec, threads=1)
             T: dict[str, float] = {}
