@@ -62,6 +62,15 @@ def entry_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
+def size_problem(size: int, max_bytes: int) -> str | None:
+    """Why a file of ``size`` bytes cannot be a photo (empty, or over ``max_bytes``), else None."""
+    if size == 0:
+        return "empty file (0 bytes)"
+    if size > max_bytes:
+        return f"file too large: {size / 2**20:.0f} MB exceeds the {max_bytes / 2**20:.0f} MB limit"
+    return None
+
+
 def read_file_bytes(path: str | os.PathLike, max_bytes: int) -> tuple[bytes, str]:
     """The bytes of a regular file and their SHA-256, from one read.
 
@@ -77,11 +86,9 @@ def read_file_bytes(path: str | os.PathLike, max_bytes: int) -> tuple[bytes, str
         kind = kind_of(st.st_mode)
         if kind:
             raise EntryError(f"not a regular file: {kind}")
-        if st.st_size == 0:
-            raise ValueError("empty file (0 bytes)")
-        if st.st_size > max_bytes:
-            raise ValueError(f"file too large: {st.st_size / 2**20:.0f} MB exceeds the "
-                             f"{max_bytes / 2**20:.0f} MB limit")
+        problem = size_problem(st.st_size, max_bytes)
+        if problem:
+            raise ValueError(problem)
         os.set_blocking(fd, True)
         chunks, total = [], 0
         while block := os.read(fd, 1 << 20):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .entries import EntryError, read_file_bytes
+from .entries import EntryError, read_file_bytes, size_problem
 from .records import PhotoBytes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
@@ -59,11 +59,9 @@ class Preprocessing:
 def source_bytes(source: PhotoBytes) -> tuple[bytes, str]:
     """Bytes already read and their SHA-256, with a file's limits (empty, too large)."""
     data = source.data
-    if not data:
-        raise ValueError("empty file (0 bytes)")
-    if len(data) > MAX_FILE_BYTES:
-        raise ValueError(f"file too large: {len(data) / 2**20:.0f} MB exceeds the "
-                         f"{MAX_FILE_BYTES / 2**20:.0f} MB limit")
+    problem = size_problem(len(data), MAX_FILE_BYTES)
+    if problem:
+        raise ValueError(problem)
     return data, hashlib.sha256(data).hexdigest()
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from PIL import Image, UnidentifiedImageError
 
-from ..entries import entry_problem
+from ..entries import entry_problem, size_problem
 from ..hashing import content_hash
 from ..imageio import MAX_FILE_BYTES, MAX_PIXELS
 
@@ -47,11 +47,15 @@ def _text(value) -> str | None:
     return value or None
 
 
+def _blank() -> dict:
+    """Every field :func:`read_metadata` returns, unknown."""
+    return dict.fromkeys(("size", "mtime", "sha256", "failure", "datetime_original", "make", "model", "serial",
+                          "width", "height", "orientation"))
+
+
 def read_metadata(path: str | os.PathLike) -> dict:
     """EXIF time, make, model, serial, width, height, orientation, size, sha256, failure."""
-    out: dict = {"size": None, "mtime": None, "sha256": None, "failure": None,
-                 "datetime_original": None, "make": None, "model": None, "serial": None,
-                 "width": None, "height": None, "orientation": None}
+    out = _blank()
     problem = entry_problem(path)   # a FIFO, device, dangling link, loop, unreadable file: say so
     if problem:
         out["failure"] = problem
@@ -62,12 +66,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
         out["failure"] = entry_problem(path) or f"cannot read file: {exc.strerror or exc}"
         return out
     out["size"], out["mtime"] = st.st_size, st.st_mtime
-    if st.st_size == 0:
-        out["failure"] = "empty file (0 bytes)"
-        return out
-    if st.st_size > MAX_FILE_BYTES:
-        out["failure"] = (f"file too large: {st.st_size / 2**20:.0f} MB exceeds the "
-                          f"{MAX_FILE_BYTES / 2**20:.0f} MB limit")
+    out["failure"] = size_problem(st.st_size, MAX_FILE_BYTES)
+    if out["failure"]:
         return out
     try:
         out["sha256"] = content_hash(path)
@@ -79,15 +79,9 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 def read_metadata_bytes(data: bytes, mtime: float | None = None) -> dict:
     """:func:`read_metadata` of a file's bytes already read (photos the spark engine reads by URL)."""
-    out: dict = {"size": len(data), "mtime": mtime, "sha256": None, "failure": None,
-                 "datetime_original": None, "make": None, "model": None, "serial": None,
-                 "width": None, "height": None, "orientation": None}
-    if not data:
-        out["failure"] = "empty file (0 bytes)"
-        return out
-    if len(data) > MAX_FILE_BYTES:
-        out["failure"] = (f"file too large: {len(data) / 2**20:.0f} MB exceeds the "
-                          f"{MAX_FILE_BYTES / 2**20:.0f} MB limit")
+    out = {**_blank(), "size": len(data), "mtime": mtime}
+    out["failure"] = size_problem(len(data), MAX_FILE_BYTES)
+    if out["failure"]:
         return out
     out["sha256"] = hashlib.sha256(data).hexdigest()
     return _header(io.BytesIO(data), out)

@@ -14,6 +14,7 @@ from typing import Callable, Protocol
 from urllib.parse import urlsplit
 
 from ..catalog import Catalog, root_key
+from ..entries import size_problem
 from ..imageio import MAX_FILE_BYTES
 from ..records import is_url
 from . import DEFAULT_SEQUENCE_GAP_S, IngestError, IngestReport, deployment_for, ingest_folder, rebuild_sequences
@@ -60,8 +61,7 @@ def ingest_url(url: str, catalog: Catalog, reader: object, sequence_gap_s: float
     if progress:
         progress(f"ingest {url}: {len(listing)} photos, {len(todo)} new or changed (read on the cluster)")
     # files over the limit are not read (Spark refuses files over 2 GB, irbis anything over 512 MB)
-    too_large = {u: {"failure": f"file too large: {size / 2**20:.0f} MB exceeds the {MAX_FILE_BYTES / 2**20:.0f} "
-                                f"MB limit"} for u, size, _ in todo if size > MAX_FILE_BYTES}
+    too_large = {u: {"failure": size_problem(size, MAX_FILE_BYTES)} for u, size, _ in todo if size > MAX_FILE_BYTES}
     to_read = [u for u, _, _ in todo if u not in too_large]
     facts = reader.photo_metadata(to_read) if to_read else {}  # type: ignore[attr-defined]
     facts.update(too_large)
