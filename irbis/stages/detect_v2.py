@@ -36,7 +36,7 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image
 
-from ..imageio import PhotoSource, open_image
+from ..imageio import PhotoSource
 from ..records import ANIMAL
 from .box_fusion import drop_borrowed, fuse_passes, merge_parts
 from .detect import DetectMeta, content_size
@@ -102,11 +102,7 @@ class FusedDetector(VerifiedDetector):
     def prepare(self, path: PhotoSource) -> tuple[list[np.ndarray], DetectMeta]:
         """Decode ``path`` upright once; letterbox it for the first pass (later passes: in ``run``,
         only where needed); with ``side_in_prepare`` the side detector's boxes too."""
-        im = open_image(path, min_short_side=max(self.sizes))
-        seen = None
-        if self.mask_strips:       # the detector must not fire on the info strip; crops keep the pixels
-            from .strip_ocr import mask_strip_bands
-            seen = mask_strip_bands(im)
+        im, seen = self.decode(path)
         meta = DetectMeta(im.width, im.height, content_size(im.width, im.height, self.sizes[0]), im, seen)
         if self.side_in_prepare and self.people is not None:
             meta.side = self.people.detect(im)
@@ -131,7 +127,8 @@ class FusedDetector(VerifiedDetector):
                 for i in todo:
                     per_photo[i].append(self.zoom_dets(_seen(metas[i]), per_photo[i][0]))
                 break
-            metas_k = [DetectMeta(metas[i].width, metas[i].height, d_content(metas[i], d.input_size)) for i in todo]
+            metas_k = [DetectMeta(metas[i].width, metas[i].height, content_size(metas[i].width, metas[i].height,
+                                                                                d.input_size)) for i in todo]
             arrays = [items[i][k] if len(items[i]) > k else d.letterbox(_seen(metas[i]))[0] for i in todo]
             for i, dets in zip(todo, d.run(arrays, metas_k), strict=True):
                 per_photo[i].append(dets)
@@ -183,7 +180,3 @@ def _seen(meta: DetectMeta):
     assert image is not None, "prepare() keeps the decoded image for the later passes"
     return image
 
-
-def d_content(meta: DetectMeta, size: int) -> tuple[int, int]:
-    from .detect import content_size
-    return content_size(meta.width, meta.height, size)

@@ -228,13 +228,20 @@ class VerifiedDetector:
         shape = ("/rect" if d.rect else "") + ("/int8" if d.int8 else "")
         return f"{d.id.split('/')[0]}/{sizes}{shape}/{self.verifier.id}{masked}"
 
+    def decode(self, path: PhotoSource) -> tuple[Image.Image, Image.Image | None]:
+        """The photo decoded upright once, large enough for every pass, and with ``mask_strips`` the
+        copy the detector looks at (info bars filled: it must not fire on them; crops keep the
+        pixels), else None; raises ImageReadError."""
+        im = open_image(path, min_short_side=max(self.sizes))
+        if not self.mask_strips:
+            return im, None
+        from .strip_ocr import mask_strip_bands
+        return im, mask_strip_bands(im)
+
     def prepare(self, path: PhotoSource) -> tuple[list[np.ndarray], DetectMeta]:
         """Decode ``path`` upright and letterbox it for every input size; raises ImageReadError."""
-        im = open_image(path, min_short_side=max(self.sizes))
-        seen = im
-        if self.mask_strips:       # the detector must not fire on the info strip; crops keep the pixels
-            from .strip_ocr import mask_strip_bands
-            seen = mask_strip_bands(im)
+        im, masked = self.decode(path)
+        seen = masked or im
         arrays = [d.letterbox(seen)[0] for d in self.detectors]
         return arrays, DetectMeta(im.width, im.height, content_size(im.width, im.height, self.sizes[0]), im)
 
