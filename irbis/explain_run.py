@@ -181,9 +181,7 @@ def explain_records(photos: list[tuple[str, Path]], box_map: dict[str, list[dict
             elif not dets:
                 notes[i] = "no animal box at or above the threshold: whole frame explained"
         stems[i] = _unique_stem(path.stem, used)
-        records.append(ExplainRecord(id=i, path=str(path), root=str(path.parent), rel_path=file, deployment="",
-                                     sha256=None, taken_at=None, sequence_id=None, width=None, height=None,
-                                     failure=None, file=file, detections=tuple(dets)))
+        records.append(ExplainRecord.of_file(i, path, file, dets))
     return records, stems, notes
 
 

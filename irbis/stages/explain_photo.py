@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,13 @@ class ExplainRecord(ImageRecord):
 
     file: str = ""
     detections: tuple = ()
+
+    @classmethod
+    def of_file(cls, id: int, path: str | Path, file: str, detections: Sequence[dict] = ()) -> "ExplainRecord":
+        """A photo file given on the command line (not catalogued: no hash to check it against)."""
+        return cls(id=id, path=str(path), root=str(Path(path).parent), rel_path=file, deployment="", sha256=None,
+                   taken_at=None, sequence_id=None, width=None, height=None, failure=None, file=file,
+                   detections=tuple(detections))
 
 
 # -- where the network's pixels lie in the photo ------------------------------------------------
@@ -202,9 +210,7 @@ class ExplainStage:
 
     def explain_path(self, path: str, detections: Sequence[dict] = ()) -> PhotoExplanation:
         """Both halves for one photo file (benches, notebooks)."""
-        rec = ExplainRecord(0, str(path), "", str(path), "", None, None, None, None, None, None,
-                            file=str(path), detections=tuple(detections))
-        return self.run([self.prepare(rec)])[0]
+        return self.run([self.prepare(ExplainRecord.of_file(0, path, str(path), detections))])[0]
 
     def run(self, batch: Sequence[Any]) -> list[PhotoExplanation]:
         out = []
