@@ -194,10 +194,8 @@ def train(labels_csv: str | os.PathLike, out: str | os.PathLike, backbone: str =
     if trainer not in TRAINERS:
         raise ValueError(f"unknown trainer {trainer!r}; choose one of {', '.join(TRAINERS)}")
     if trainer == "spark" and getattr(engine, "name", None) != "spark":
-        from .engines.spark import check_java, check_pyspark
-        check_pyspark()       # before featurizing: a missing Java is one line now, not after the work
-        if not (spark_master or os.environ.get("SPARK_REMOTE", "")).startswith("sc://"):
-            check_java()
+        from .engines.spark import check_can_start
+        check_can_start(spark_master)   # before featurizing: a missing Java is one line now, not after the work
     check_output_path(out)
     rows = read_labels(labels_csv)
     classes = sorted({r.label for r in rows})

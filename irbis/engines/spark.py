@@ -87,6 +87,14 @@ def check_pyspark() -> None:
                                 f"({exc})") from None
 
 
+def check_can_start(master: str | None = None) -> None:
+    """pyspark and pyarrow, and Java unless ``master`` (or $SPARK_REMOTE) is Spark Connect: raises
+    :class:`EngineUnavailable` (one line saying what to install) before any work."""
+    check_pyspark()
+    if not (master or os.environ.get("SPARK_REMOTE", "")).startswith("sc://"):
+        check_java()
+
+
 def with_local_retries(master: str) -> str:
     """``local[N]`` -> ``local[N,4]``: local mode only retries a failed task when asked to."""
     m = re.fullmatch(r"local\[([^,\]]+)\]", master)
@@ -229,9 +237,7 @@ class SparkEngine:
         self.window, self.conf = window, conf
         self._spark, self._own = spark, spark is None
         if spark is None:
-            check_pyspark()
-            if not (master or os.environ.get("SPARK_REMOTE", "")).startswith("sc://"):
-                check_java()   # fail now, in one line, not at the first map
+            check_can_start(master)   # fail now, in one line, not at the first map
 
     @property
     def spark(self):
