@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from .atomic import atomic_write
 from .formats.md_json import match_entry, read_results, write_results
+from .geometry import pixel_box
 from .stages.explain import LimeOptions
 from .stages.explain_photo import PREVIEW_MAX_SIDE as HEATMAP_MAX_SIDE
 
@@ -82,11 +83,11 @@ def heatmap_overlay(image: Image.Image, views, photo_size: tuple[int, int] | Non
     width = max(2, round(max(size) / 300))
     for v in views:
         if v.detection is not None:
-            draw.rectangle(_pixels(v.detection["bbox"], size), outline=DETECTOR_COLOUR, width=width)
+            draw.rectangle(pixel_box(v.detection["bbox"], *size), outline=DETECTOR_COLOUR, width=width)
         if v.bbox:
-            draw.rectangle(_pixels(v.bbox, size), outline=LIME_COLOUR, width=width)
+            draw.rectangle(pixel_box(v.bbox, *size), outline=LIME_COLOUR, width=width)
             e = v.explanation
-            x, y = _pixels(v.bbox, size)[:2]
+            x, y = pixel_box(v.bbox, *size)[:2]
             draw.text((x + 3, max(0, y - 12)), f"p={e.probability:.2f} r2={e.r2:.2f}", fill=LIME_COLOUR)
     return out
 
@@ -99,10 +100,6 @@ def _clip_patch(patch: Image.Image, x: int, y: int, size: tuple[int, int]) -> Im
     return patch.crop((left, top, max(left + 1, right), max(top + 1, bottom)))
 
 
-def _pixels(bbox, size) -> tuple[int, int, int, int]:
-    W, H = size
-    x, y, w, h = bbox
-    return round(x * W), round(y * H), round((x + w) * W), round((y + h) * H)
 
 
 def lime_detections(res, classes: list[str], class_ids: dict[str, str]) -> list[dict]:

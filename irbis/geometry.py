@@ -19,6 +19,14 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def pixel_box(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
+    """A normalised [x, y, w, h] box or window -> its pixel box (left, upper, right, lower) in a
+    width x height image (at least one pixel wide and high: a PIL crop or rectangle)."""
+    x, y, w, h = box
+    left, upper = round(x * width), round(y * height)
+    return left, upper, max(left + 1, round((x + w) * width)), max(upper + 1, round((y + h) * height))
+
+
 def square_region(size: tuple[int, int], bbox: Sequence[float], margin: float,
                   min_crop: float = 0.0) -> tuple[float, float, float]:
     """(left, top, side) in pixels of the square :func:`square_crop` cuts around a normalised box: the

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..geometry import pixel_box  # noqa: F401  (windows are cropped with it)
+
 
 def tiles(size: float = 0.5, per_side: int = 2) -> list[list[float]]:
     """``per_side`` x ``per_side`` windows ``size`` x ``size`` of the photo, evenly spaced from
@@ -50,13 +52,6 @@ def plan_windows(dets: Sequence[dict], max_windows: int = 3, floor: float = 0.05
         cx, cy = x + w / 2, y + h / 2
         windows.append([_clamp(cx - scale / 2, scale), _clamp(cy - scale / 2, scale), scale, scale])
     return windows
-
-
-def pixel_box(window: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
-    """A normalised window -> its PIL crop box (left, upper, right, lower) in a width x height image."""
-    x, y, w, h = window
-    left, upper = round(x * width), round(y * height)
-    return left, upper, max(left + 1, round((x + w) * width)), max(upper + 1, round((y + h) * height))
 
 
 def to_photo(dets: Sequence[dict], window: Sequence[float], edge: float = 0.01) -> list[dict]:
