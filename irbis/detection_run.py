@@ -14,12 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import Catalog
-from .config import default_catalog_path
 from .decision import LabelPolicy
 from .engines import Engine, close_engine, get_engine
 from .formats.md_json import build_results, image_entry, write_results
-from .ingest.remote import ingest_photos
+from .ingest.remote import folder_records
 from .models.bundle import ModelBundle
 from .options import DEFAULT_THRESHOLD, RunOptions, check_limits
 from .outputs import OutputLock, check_output_path
@@ -194,9 +192,8 @@ def run_survey(photos_dir: str | os.PathLike, out: str | os.PathLike, model: str
         own = engine is None
         engine = engine or options.make_engine(options.decode_threads)
         try:
-            with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
-                ingest_photos(photos_dir, catalog, engine, options.sequence_gap, progress=listener is not None)
-                records = catalog.images(photos_dir)
+            records = folder_records(photos_dir, catalog_path, options.sequence_gap, progress=listener is not None,
+                                     engine=engine)
             report = RunReport(out=str(out))
             with RunJournal(out, comp.settings) as journal:
                 report.resumed = sum(record_key(r) in journal.done for r in records)

@@ -14,8 +14,7 @@ from .config import default_catalog_path
 from .decision import LabelPolicy, relabel_rows
 from .engines import Engine, get_engine
 from .features import compute_features
-from .ingest import DEFAULT_SEQUENCE_GAP_S
-from .ingest.remote import ingest_photos
+from .ingest.remote import folder_records
 from .options import DecisionOptions, PredictOptions
 from .outputs import OutputLock, check_output_path
 from .progress import Listener
@@ -97,17 +96,6 @@ def classify_records(records: list[ImageRecord], classifier: ImageClassifier, en
     seq = ensemble_by_key([records[i].sequence_id for i in ok], probs[ok], bundle.classes,
                           normalize=bundle.task in ("binary", "multiclass"))
     return Predictions(records, bundle.classes, probs, table.failures, seq, table.computed, table.cached)
-
-
-def folder_records(photos_dir: str | os.PathLike, catalog_path: str | os.PathLike | None = None,
-                   sequence_gap_s: float | None = None, progress: bool = False,
-                   engine: Engine | None = None) -> list[ImageRecord]:
-    """Ingest ``photos_dir`` (new or changed files only) and return its records. A URL
-    (``s3a://``, ``file:///``, ...) is listed and read by ``engine`` (the spark engine only)."""
-    with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
-        gap = DEFAULT_SEQUENCE_GAP_S if sequence_gap_s is None else sequence_gap_s
-        ingest_photos(photos_dir, catalog, engine, sequence_gap_s=gap, progress=progress)
-        return catalog.images(photos_dir)
 
 
 def write_predictions(out: str | os.PathLike, preds: Predictions, by_sequence: bool = False,

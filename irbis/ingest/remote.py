@@ -9,14 +9,16 @@ folder, so records, sequences, deployments and every output built from them are 
 
 from __future__ import annotations
 
+import os
 from pathlib import PurePosixPath
 from typing import Callable, Protocol
 from urllib.parse import urlsplit
 
 from ..catalog import Catalog, root_key
+from ..config import default_catalog_path
 from ..entries import size_problem
 from ..imageio import MAX_FILE_BYTES
-from ..records import is_url
+from ..records import ImageRecord, is_url
 from . import DEFAULT_SEQUENCE_GAP_S, IngestError, IngestReport, deployment_for, ingest_folder, rebuild_sequences
 
 UNREAD = ("could not be read from storage (deleted after it was listed, or unreadable); "
@@ -95,3 +97,14 @@ def ingest_photos(photos_dir, catalog: Catalog, engine: object = None,
     if is_url(str(photos_dir)):
         return ingest_url(str(photos_dir), catalog, engine, sequence_gap_s)
     return ingest_folder(photos_dir, catalog, sequence_gap_s=sequence_gap_s, progress=progress)
+
+
+def folder_records(photos_dir: str | os.PathLike, catalog_path: str | os.PathLike | None = None,
+                   sequence_gap_s: float | None = None, progress: bool = False,
+                   engine: object = None) -> list[ImageRecord]:
+    """Ingest ``photos_dir`` (new or changed files only) and return its records. A URL
+    (``s3a://``, ``file:///``, ...) is listed and read by ``engine`` (the spark engine only)."""
+    with Catalog(catalog_path or default_catalog_path(photos_dir)) as catalog:
+        gap = DEFAULT_SEQUENCE_GAP_S if sequence_gap_s is None else sequence_gap_s
+        ingest_photos(photos_dir, catalog, engine, sequence_gap_s=gap, progress=progress)
+        return catalog.images(photos_dir)
